@@ -1,6 +1,6 @@
 module cove
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/opencontainers/runtime-spec v1.3.0
