@@ -23,3 +23,32 @@ type Manager interface {
 	// Paths maps each hierarchy ("memory", "cpu", ..., "unified") to its directory.
 	Paths() map[string]string
 }
+
+// Mode is the cgroup layout of a host.
+type Mode int
+
+const (
+	// Legacy is cgroup v1 only.
+	Legacy Mode = iota
+	// Hybrid is cgroup v1 controllers plus a cgroup2 mount (usually without controllers).
+	Hybrid
+	// Unified is pure cgroup v2.
+	Unified
+)
+
+// String returns "v1", "hybrid" or "v2".
+func (m Mode) String() string {
+	switch m {
+	case Legacy:
+		return "v1"
+	case Hybrid:
+		return "hybrid"
+	case Unified:
+		return "v2"
+	}
+	return "unknown"
+}
+
+// UnifiedKey is the Paths key of the container's directory in the cgroup2
+// hierarchy, on pure v2 and hybrid hosts alike.
+const UnifiedKey = "unified"
