@@ -223,3 +223,37 @@ func describe(path string) string {
 	return fmt.Sprintf("%s %d:%d %04o %d:%d", kind, unix.Major(st.Rdev), unix.Minor(st.Rdev),
 		st.Mode&0o7777, st.Uid, st.Gid)
 }
+
+// runUserNS is run in a new user namespace (host root mapped to root) that
+// shares the host's network namespace.
+func runUserNS(t *testing.T, name string, c *Config) result {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name, configEnv+"="+string(cfg))
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child %s: %v\nstdout: %s\nstderr: %s", name, err, stdout.String(), stderr.String())
+	}
+	r := result{}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("child %s output %q: %v", name, stdout.String(), err)
+	}
+	if e := r["child_err"]; e != "" {
+		t.Fatalf("child %s: %s", name, e)
+	}
+	return r
+}

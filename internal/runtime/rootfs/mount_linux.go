@@ -72,7 +72,7 @@ func prepareRoot(c *Config) error {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	// pivot_root and MS_MOVE refuse a root whose parent mount is shared.
-	real, err := filepath.EvalSymlinks(c.Rootfs)
+	rootfs, err := filepath.EvalSymlinks(c.Rootfs)
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w", c.Rootfs, err)
 	}
@@ -80,13 +80,13 @@ func prepareRoot(c *Config) error {
 	if err != nil {
 		return fmt.Errorf("read mountinfo: %w", err)
 	}
-	if m := mountFor(mounts, real); m != nil && hasOptional(m, "shared:") {
+	if m := mountFor(mounts, rootfs); m != nil && hasOptional(m, "shared:") {
 		if err := unix.Mount("", m.mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("make %s private: %w", m.mountpoint, err)
 		}
 	}
-	if err := unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind mount rootfs %s: %w", real, err)
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mount rootfs %s: %w", rootfs, err)
 	}
 	return nil
 }
