@@ -1,0 +1,4 @@
+package nsexec
+
+// #cgo CFLAGS: -Wall -O2
+import "C"
