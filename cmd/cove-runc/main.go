@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"cove/internal/runtime"
 )
 
@@ -34,6 +36,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.Init()
 	}
+	// No fd we inherited crosses an exec of ours (hooks, the init) unless
+	// passed on purpose (--preserve-fds hands them over explicitly).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	os.Exit(run(os.Args[1:]))
 }
 

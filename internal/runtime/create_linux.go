@@ -313,12 +313,10 @@ func (r *Runtime) destroy(s *State) error {
 		// Reap it when it is our child (run); harmless otherwise.
 		unix.Wait4(s.Pid, nil, unix.WNOHANG, nil)
 	}
-	if s.Ready && s.Spec != nil && s.Spec.Hooks != nil && len(s.Spec.Hooks.Poststop) > 0 {
+	if s.Ready && s.Spec != nil && s.Spec.Hooks != nil {
 		st := s.OCI()
 		st.Status = specs.StateStopped
-		if err := hooks.Run(s.Spec.Hooks.Poststop, &st); err != nil {
-			r.warn("poststop hook failed", "id", s.ID, "error", err)
-		}
+		r.runAll("poststop", s.Spec.Hooks.Poststop, &st)
 	}
 	if len(s.CgroupPaths) > 0 {
 		if err := cg.Destroy(); err != nil {

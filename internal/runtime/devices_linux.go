@@ -38,8 +38,15 @@ func effectiveResources(s *specs.Spec) *specs.LinuxResources {
 	out := *r
 	out.Devices = append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), defaultDeviceRules...)
 	for _, d := range s.Linux.Devices {
+		typ := d.Type
+		switch typ {
+		case "p": // FIFOs are not devices: the device cgroup has no say.
+			continue
+		case "u": // unbuffered character device
+			typ = "c"
+		}
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{
-			Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm",
+			Allow: true, Type: typ, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm",
 		})
 	}
 	return &out

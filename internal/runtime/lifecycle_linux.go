@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"cove/internal/runtime/cgroups"
@@ -54,10 +55,18 @@ func (r *Runtime) Start(id string) error {
 }
 
 func (r *Runtime) poststart(s *State) {
-	if h := s.Spec.Hooks; h != nil && len(h.Poststart) > 0 {
+	if h := s.Spec.Hooks; h != nil {
 		st := s.OCI()
-		if err := hooks.Run(h.Poststart, &st); err != nil {
-			r.warn("poststart hook failed", "id", s.ID, "error", err)
+		r.runAll("poststart", h.Poststart, &st)
+	}
+}
+
+// runAll runs every hook even when some fail, logging failures as
+// warnings: the spec's rule for poststart and poststop hooks.
+func (r *Runtime) runAll(kind string, hs []specs.Hook, st *specs.State) {
+	for i := range hs {
+		if err := hooks.Run(hs[i:i+1], st); err != nil {
+			r.warn(kind+" hook failed", "id", st.ID, "error", err)
 		}
 	}
 }

@@ -66,7 +66,11 @@ func prepareRoot(c *Config) error {
 		if err != nil {
 			return err
 		}
-		flags = f
+		// An unbindable tree cannot be bind-mounted as the new root: keep
+		// the host side rslave; Finalize makes the new root unbindable.
+		if f&unix.MS_UNBINDABLE == 0 {
+			flags = f
+		}
 	}
 	if err := unix.Mount("", "/", "", flags, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
