@@ -58,6 +58,12 @@ func (r *Runtime) warn(msg string, args ...any) {
 	}
 }
 
+func (r *Runtime) debug(msg string, args ...any) {
+	if r.Log != nil {
+		r.Log.Debug(msg, args...)
+	}
+}
+
 // Create sets up container o.ID from its bundle and leaves its init waiting
 // for Start.
 func (r *Runtime) Create(o *CreateOptions) error {
@@ -240,6 +246,7 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if detached {
 		p.sync.Close()
 	}
+	r.debug("container created", "id", o.ID, "pid", p.pid, "cgroups", c.st.CgroupPaths)
 	return c, nil
 }
 

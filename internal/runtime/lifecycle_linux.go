@@ -50,6 +50,7 @@ func (r *Runtime) Start(id string) error {
 	if err := s.save(); err != nil {
 		return err
 	}
+	r.debug("container started", "id", id, "pid", s.Pid)
 	r.poststart(s)
 	return nil
 }
@@ -235,6 +236,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 		// A frozen cgroup would keep its processes from dying.
 		thaw(s.CgroupPaths)
 	}
+	r.debug("deleting container", "id", id, "status", s.Status())
 	return r.destroy(s)
 }
 

@@ -230,3 +230,40 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version output:\n%s", out)
 	}
 }
+
+// TestConcurrentCreateSameID: of many creates racing on one id exactly one
+// wins, and the state stays readable throughout.
+func TestConcurrentCreateSameID(t *testing.T) {
+	e := newEnv(t, []string{"sleep", "1000"}, nil)
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := e.runtime("create", "--bundle", e.bundle, "race")
+			errs <- err
+		}()
+	}
+	ok := 0
+	for i := 0; i < n; i++ {
+		if <-errs == nil {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent creates succeeded, want 1", ok, n)
+	}
+	if st := e.state("race"); st["status"] != "created" {
+		t.Errorf("state after race: %v", st)
+	}
+}
+
+func TestDebugLog(t *testing.T) {
+	e := newEnv(t, []string{"true"}, nil)
+	logFile := filepath.Join(t.TempDir(), "debug.json")
+	e.mustRuntime("--debug", "--log", logFile, "--log-format", "json", "create", "--bundle", e.bundle, "d1")
+	b, _ := os.ReadFile(logFile)
+	var entry map[string]any
+	if err := json.Unmarshal(b, &entry); err != nil || entry["level"] != "debug" || entry["msg"] != "container created" || entry["id"] != "d1" {
+		t.Errorf("debug log %q (%v)", b, err)
+	}
+}
