@@ -196,6 +196,14 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if err := c.st.save(); err != nil {
 		return c, err
 	}
+	// From here, not from the init: the init is not dumpable, so in a user
+	// namespace its own /proc files are out of its reach.
+	if adj := spec.Process.OOMScoreAdj; adj != nil {
+		path := fmt.Sprintf("/proc/%d/oom_score_adj", p.pid)
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return c, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
+		}
+	}
 	ic.State.Pid = p.pid
 	raw, err := json.Marshal(&ic)
 	if err != nil {

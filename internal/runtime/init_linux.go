@@ -150,12 +150,6 @@ func runInit(sync *os.File) (io.Writer, error) {
 	if err := setRlimits(p.Rlimits); err != nil {
 		return nil, err
 	}
-	if p.OOMScoreAdj != nil {
-		v := strconv.Itoa(*p.OOMScoreAdj)
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
-			return nil, fmt.Errorf("set process.oomScoreAdj %s: %w", v, err)
-		}
-	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return nil, err

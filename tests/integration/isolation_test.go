@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -82,11 +83,15 @@ func TestUserNamespaceMappings(t *testing.T) {
 	}
 
 	// A shifted mapping: root in the container is 100000 on the host.
-	e2 := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+	// With oomScoreAdj and a net sysctl: both written where the container
+	// root (not host root) may not reach its own /proc files.
+	adj := 300
+	e2 := newEnv(t, sh("cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward > /tmp/out; exec sleep 1000"), func(s *specs.Spec) {
 		setNamespace(s, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-		s.Root.Readonly = true
+		s.Process.OOMScoreAdj = &adj
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
 	})
 	chownTree(t, filepath.Join(e2.bundle, "rootfs"), 100000)
 	// Container root is host uid 100000: it must be able to reach its root.
@@ -101,6 +106,14 @@ func TestUserNamespaceMappings(t *testing.T) {
 	}
 	if nsInode(t, pid, "user") == nsInode(t, "self", "user") {
 		t.Error("no new user namespace")
+	}
+	var got []byte
+	for i := 0; i < 200 && len(got) == 0; i++ {
+		got, _ = os.ReadFile(filepath.Join(e2.bundle, "rootfs/tmp/out"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if string(got) != "300\n1\n" {
+		t.Errorf("oom_score_adj and sysctl in a user namespace: %q", got)
 	}
 }
 
