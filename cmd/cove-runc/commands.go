@@ -38,9 +38,10 @@ func init() {
 		"delete": {"delete [--force] ID...", cmdDelete},
 		"list":   {"list [--format table|json] [--quiet]", cmdList},
 		"spec":   {"spec [--bundle DIR] [--rootless]", cmdSpec},
+		"exec":   {"exec [--process FILE] [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [-t] [-d] [--pid-file F] ID [CMD...]", cmdExec},
 	}
 	commands["ls"] = commands["list"]
-	for _, v := range []string{"exec", "ps", "pause", "resume", "update", "events", "features", "checkpoint", "restore"} {
+	for _, v := range []string{"ps", "pause", "resume", "update", "events", "features", "checkpoint", "restore"} {
 		verb := v
 		commands[verb] = command{verb + " (not implemented yet)", func(*globals, []string) (int, error) {
 			return 1, fmt.Errorf("%s: not implemented yet", verb)
@@ -51,7 +52,7 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: cove-runc [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND ...")
 	fmt.Fprintln(w, "\ncove-runc is an OCI runtime with runc's command line.\n\ncommands:")
-	for _, name := range []string{"create", "start", "run", "state", "kill", "delete", "list", "spec"} {
+	for _, name := range []string{"create", "start", "run", "exec", "state", "kill", "delete", "list", "spec"} {
 		fmt.Fprintln(w, "  "+commands[name].usage)
 	}
 }

@@ -41,6 +41,9 @@ type initConfig struct {
 	PreserveFds int `json:"preserveFds,omitempty"`
 	// State is handed to the createContainer and startContainer hooks.
 	State specs.State `json:"state"`
+	// Exec marks a process joining a running container: every namespace
+	// is joined already, so there is no root, hostname or hook to set up.
+	Exec bool `json:"exec,omitempty"`
 }
 
 // LockInitThread must be called from an init function of the main package
@@ -96,6 +99,9 @@ func runInit(sync *os.File) (io.Writer, error) {
 		b, _ := json.Marshal(message{Type: typ})
 		_, err := sync.Write(append(b, '\n'))
 		return err
+	}
+	if c.Exec {
+		return runExec(&c, sync, send)
 	}
 	rc := rootfsConfig(&c)
 	if c.NewMount {
@@ -185,6 +191,32 @@ func runInit(sync *os.File) (io.Writer, error) {
 	}
 	err = unix.Exec(path, p.Args, p.Env)
 	return errw, fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// runExec finishes a process that joined a running container (exec): its
+// terminal, limits and identity, then execve once the runtime says start.
+func runExec(c *initConfig, sync *os.File, send func(string) error) (io.Writer, error) {
+	p := c.Spec.Process
+	if p.Terminal {
+		if err := setupConsole(c.ConsoleFd, false, p.ConsoleSize); err != nil {
+			return nil, err
+		}
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return nil, err
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return nil, err
+	}
+	if err := finishProcess(p, c.PreserveFds); err != nil {
+		return nil, err
+	}
+	if err := send(msgReady); err != nil {
+		return nil, err
+	}
+	err = unix.Exec(path, p.Args, p.Env)
+	return nil, fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
 func rootfsConfig(c *initConfig) *rootfs.Config {

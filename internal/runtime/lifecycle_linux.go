@@ -118,51 +118,14 @@ func (r *Runtime) Run(o *CreateOptions, detach bool) (int, error) {
 	// Other commands (kill, delete --force) may act on it while it runs.
 	c.unlock()
 
-	if master != nil {
-		if restore, err := console.MakeRaw(os.Stdin); err == nil {
-			defer restore()
+	code := waitForward(c.st.Pid, sigs, master)
+	if s, unlock, err := r.lockLoad(o.ID); err == nil {
+		if err := r.destroy(s); err != nil {
+			r.warn("delete after run", "id", o.ID, "error", err)
 		}
-		resize(master)
-		go console.Copy(master, os.Stdin, os.Stdout)
+		unlock()
 	}
-	pid := c.st.Pid
-	done := make(chan unix.WaitStatus, 1)
-	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
-		done <- ws
-	}()
-	for {
-		select {
-		case sig := <-sigs:
-			switch sig {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-			case unix.SIGWINCH:
-				if master != nil {
-					resize(master)
-				}
-			default:
-				unix.Kill(pid, sig.(unix.Signal))
-			}
-		case ws := <-done:
-			code := ws.ExitStatus()
-			if ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
-			if s, unlock, err := r.lockLoad(o.ID); err == nil {
-				if err := r.destroy(s); err != nil {
-					r.warn("delete after run", "id", o.ID, "error", err)
-				}
-				unlock()
-			}
-			return code, nil
-		}
-	}
+	return code, nil
 }
 
 // resize copies our terminal's size to the container's.
