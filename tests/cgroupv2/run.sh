@@ -5,17 +5,28 @@
 #
 #   tests/cgroupv2/run.sh            # from anywhere inside the repository
 #   COVE_VM_TIMEOUT=600 tests/cgroupv2/run.sh
+#   COVE_VM_VERBOSE=1 tests/cgroupv2/run.sh   # the whole guest console
 #
-# Prints the guest's test output; exits non-zero when a test fails, the
-# guest's result line is missing, or the time limit is hit.
+# The unit tests of PACKAGES run first, then the integration tests
+# (./tests/integration) drive a static cove-runc against real containers in
+# the guest. The guest's root is a tmpfs reached by switch_root, not the
+# initramfs itself: pivot_root(2) refuses to move the initramfs.
+#
+# Prints a per-test summary; on failure, the whole guest console. Exits
+# non-zero when a test fails, the guest's result line is missing, or the
+# time limit is hit.
 set -euo pipefail
 
 # Packages whose tests run in the guest (go test -c, static).
 PACKAGES=(
 	./internal/runtime/cgroups
 )
+# The runtime's integration tests, run against the static cove-runc.
+INTEGRATION=./tests/integration
 # Whole-run time limit in seconds (build excluded).
-TIMEOUT=${COVE_VM_TIMEOUT:-300}
+TIMEOUT=${COVE_VM_TIMEOUT:-240}
+# Guest memory in MiB.
+MEMORY=${COVE_VM_MEMORY:-512}
 # Kernel modules loaded in the guest (brd: a RAM disk for io.max tests).
 MODULES=(kernel/drivers/block/brd.ko)
 DEBS=(qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
@@ -37,7 +48,10 @@ kver=${kernel#/boot/vmlinuz-}
 work=$(mktemp -d /tmp/cove-cgroupv2.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests,lib/modules}
+mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,run,tests,opt/cove,lib/modules,newroot}
+# Users for the runtime's owner lookups (list shows "root", not "#0").
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 cp /bin/busybox "$root/bin/busybox"
 
 for m in "${MODULES[@]}"; do
@@ -51,29 +65,56 @@ for m in "${MODULES[@]}"; do
 	fi
 done
 
-for pkg in "${PACKAGES[@]}"; do
+build() { # quiet on success, the compiler's output on failure
+	local out
+	if ! out=$(cd "$repo" && "$@" 2>&1); then
+		printf 'cgroupv2: build failed: %s\n%s\n' "$*" "$out" >&2
+		exit 1
+	fi
+}
+strip='-s -w'
+for pkg in "${PACKAGES[@]}" "$INTEGRATION"; do
 	name=$(echo "${pkg#./}" | tr / _)
-	(cd "$repo" && CGO_ENABLED=0 go test -c -o "$root/tests/$name.test" "$pkg")
+	build env CGO_ENABLED=0 go test -c -tags osusergo,netgo -ldflags "$strip" -o "$root/tests/$name.test" "$pkg"
 done
+# cove-runc has a C constructor (internal/runtime/nsexec): cgo, linked static.
+build env CGO_ENABLED=1 go build -tags osusergo,netgo \
+	-ldflags "$strip -linkmode external -extldflags -static" -o "$root/opt/cove/cove-runc" ./cmd/cove-runc
+build env CGO_ENABLED=0 go build -ldflags "$strip" -o "$root/opt/cove/recvtty" ./internal/runtime/console/cmd/recvtty
 ls "$root"/tests/*.test >/dev/null 2>&1 || { echo "cgroupv2: no test binaries built" >&2; exit 1; }
 
+# Stage 1 copies the initramfs into a tmpfs and switches root to it, so that
+# the runtime's pivot_root works in the guest.
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
+/bin/busybox mount -t tmpfs -o mode=0755 root /newroot
+for d in /*; do
+	case $d in /newroot | /init) ;; *) /bin/busybox cp -a "$d" /newroot/ ;; esac
+done
+exec /bin/busybox switch_root /newroot /bin/busybox sh /stage2
+INIT
+cat >"$root/stage2" <<'INIT'
 /bin/busybox --install -s /bin
-export PATH=/bin HOME=/tmp
+export PATH=/bin HOME=/tmp TMPDIR=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
 for m in /lib/modules/*.ko; do
 	[ -f "$m" ] && insmod "$m" rd_nr=1 rd_size=8192
 done
-echo "cgroupv2: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "cgroupv2: kernel $(uname -r), $(grep MemTotal /proc/meminfo | tr -s ' '), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+export COVE_EXPECT_CGROUP=v2 COVE_IN_VM=1 COVE_RUNC=/opt/cove/cove-runc COVE_RECVTTY=/opt/cove/recvtty
 rc=0
 for t in /tests/*.test; do
 	echo "cgroupv2: running $t"
-	(cd /tmp && COVE_EXPECT_CGROUP=v2 "$t" -test.v -test.timeout 250s) || rc=1
+	s=$(date +%s)
+	(cd /tmp && "$t" -test.v -test.timeout 150s) || rc=1
+	echo "cgroupv2: $t took $(($(date +%s) - s)) s"
 done
 echo "COVE_CGROUPV2_RESULT rc=$rc"
 poweroff -f
@@ -83,15 +124,26 @@ chmod +x "$root/init"
 
 start=$(date +%s)
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -no-reboot \
+timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEMORY" -smp 1 -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initramfs.gz" \
-	-append 'console=ttyS0 rdinit=/init panic=-1 quiet' </dev/null |
-	tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tee "$work/console.log"
+	-append 'console=ttyS0 rdinit=/init panic=-1 quiet' </dev/null 2>&1 |
+	tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' >"$work/console.log"
 qrc=${PIPESTATUS[0]}
 set -e
-echo "cgroupv2: guest ran $(($(date +%s) - start)) s (qemu exit $qrc)"
+took=$(($(date +%s) - start))
 
 result=$(sed -n 's/^COVE_CGROUPV2_RESULT rc=\([0-9]*\).*/\1/p' "$work/console.log" | tail -n1)
+if [[ ${COVE_VM_VERBOSE:-} == 1 || $result != 0 ]]; then
+	cat "$work/console.log"
+else
+	# Summary: every test's verdict, skip reasons, per-binary times.
+	awk '/^ *--- (PASS|FAIL|SKIP)/ { print; skip = /SKIP/; next }
+		skip && /^ +[^ -]/ { print; next } { skip = 0 }
+		/^(ok|PASS|FAIL)$/ { print }
+		# firmware escapes may precede the first guest line
+		match($0, /cgroupv2: (kernel |running |\/tests\/).*/) { print substr($0, RSTART) }' "$work/console.log"
+fi
+echo "cgroupv2: guest ran $took s (qemu exit $qrc)"
 if [[ -z $result ]]; then
 	[[ $qrc == 124 ]] && echo "cgroupv2: FAIL: time limit of $TIMEOUT s hit" >&2
 	echo "cgroupv2: FAIL: no result line from the guest" >&2

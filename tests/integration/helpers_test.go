@@ -58,13 +58,15 @@ func containerCgroup(t *testing.T, pid int, controller string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	// On a pure v2 host every controller is in the one "0::" hierarchy.
+	pureV2 := cgroupMount(controller) == "/sys/fs/cgroup"
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		if controller == "unified" && parts[0] == "0" {
+		if (controller == "unified" || pureV2) && parts[0] == "0" {
 			return filepath.Join(cgroupMount("unified"), parts[2])
 		}
 		for _, c := range strings.Split(parts[1], ",") {
