@@ -36,15 +36,13 @@ func (r *Runtime) Start(id string) error {
 	defer conn.Close()
 	os.Remove(sock)
 	// The init closes the connection on execve (CLOEXEC); anything it
-	// writes first is an error.
+	// writes first is an error. A bare EOF is success even if the process
+	// has exited already: it ran.
 	var m message
 	if err := json.NewDecoder(conn).Decode(&m); err == nil && m.Type == msgError {
 		return fmt.Errorf("start container %q: %s", id, m.Msg)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("start container %q: %w", id, err)
-	}
-	if s.Status() == StatusStopped {
-		return fmt.Errorf("start container %q: init exited", id)
 	}
 	s.Started = true
 	if err := s.save(); err != nil {

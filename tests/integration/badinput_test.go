@@ -57,7 +57,7 @@ func TestBadInput(t *testing.T) {
 			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
 				t.Errorf("state left behind: %v", ents)
 			}
-			if _, err := os.Stat("/sys/fs/cgroup/pids/" + id); err == nil && tc.id == "" {
+			if _, err := os.Stat(filepath.Join(cgroupMount("pids"), id)); err == nil && tc.id == "" {
 				t.Errorf("cgroup left behind")
 			}
 		})
