@@ -87,6 +87,9 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
+	if err := checkLSM(spec.Process.ApparmorProfile); err != nil {
+		return nil, err
+	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && detached {
 		return nil, errors.New("process.terminal is true: --console-socket is required when the container is detached")
 	}

@@ -58,6 +58,9 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 	if p == nil || len(p.Args) == 0 {
 		return -1, errors.New("exec: no command given")
 	}
+	if err := checkLSM(p.ApparmorProfile); err != nil {
+		return -1, err
+	}
 	if p.Terminal && o.ConsoleSocket == "" && o.Detach {
 		return -1, errors.New("exec: --tty with --detach needs --console-socket")
 	}

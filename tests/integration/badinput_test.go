@@ -28,6 +28,7 @@ func TestBadInput(t *testing.T) {
 		{name: "slash-id", id: "a/b", want: "id"},
 		{name: "dotdot-id", id: "..", want: "id"},
 		{name: "sysctl-host", edit: func(e *env) { e.spec.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/x"} }, want: "kernel.core_pattern"},
+		{name: "apparmor", edit: func(e *env) { e.spec.Process.ApparmorProfile = "docker-default" }, want: "apparmorProfile"},
 		{name: "sysctl-inject", edit: func(e *env) { e.spec.Linux.Sysctl = map[string]string{"kernel.shmmax": "1+kernel.core_pattern=|/x"} }, want: "sysctl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
