@@ -141,7 +141,7 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if req.Stdin == nil && req.Stdout == nil && req.Stderr == nil {
 		req.Stdin, req.Stdout, req.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
-	ic := initConfig{Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, PreserveFds: o.PreserveFds}
+	ic := initConfig{Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path != "" {
 			req.Join = append(req.Join, ns)

@@ -23,12 +23,14 @@ import (
 
 // initConfig is what the runtime sends the init over the sync socket.
 type initConfig struct {
-	Spec     *specs.Spec `json:"spec"`
-	Rootfs   string      `json:"rootfs"`
-	NoPivot  bool        `json:"noPivot,omitempty"`
-	NewMount bool        `json:"newMount,omitempty"`
-	UserNS   bool        `json:"userns,omitempty"`
-	CgroupNS bool        `json:"cgroupns,omitempty"`
+	Spec    *specs.Spec `json:"spec"`
+	Rootfs  string      `json:"rootfs"`
+	NoPivot bool        `json:"noPivot,omitempty"`
+	// NoNewKeyring keeps the caller's session keyring (--no-new-keyring).
+	NoNewKeyring bool `json:"noNewKeyring,omitempty"`
+	NewMount     bool `json:"newMount,omitempty"`
+	UserNS       bool `json:"userns,omitempty"`
+	CgroupNS     bool `json:"cgroupns,omitempty"`
 	// RuntimeHooks asks the init to stop after its mounts so the runtime
 	// can run prestart and createRuntime hooks.
 	RuntimeHooks bool `json:"runtimeHooks,omitempty"`
@@ -102,6 +104,13 @@ func runInit(sync *os.File) (io.Writer, error) {
 	}
 	if c.Exec {
 		return runExec(&c, sync, send)
+	}
+	if !c.NoNewKeyring {
+		// A keyring of its own: the container must not see or use the
+		// session keyring (and its secrets) of whoever started it.
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + c.State.ID); err != nil {
+			return nil, fmt.Errorf("join session keyring: %w", err)
+		}
 	}
 	rc := rootfsConfig(&c)
 	if c.NewMount {

@@ -267,3 +267,21 @@ func TestDebugLog(t *testing.T) {
 		t.Errorf("debug log %q (%v)", b, err)
 	}
 }
+
+// TestSessionKeyring: a container gets a session keyring of its own
+// (_ses.<id>) unless --no-new-keyring keeps the caller's.
+func TestSessionKeyring(t *testing.T) {
+	e := newEnv(t, []string{"sleep", "1000"}, nil)
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, "kr-own")
+	e.mustRuntime("run", "-d", "--no-new-keyring", "--bundle", e.bundle, "kr-shared")
+	keys, err := os.ReadFile("/proc/keys")
+	if err != nil {
+		t.Skip("no /proc/keys")
+	}
+	if !strings.Contains(string(keys), "_ses.kr-own:") {
+		t.Errorf("no session keyring _ses.kr-own in /proc/keys:\n%s", keys)
+	}
+	if strings.Contains(string(keys), "_ses.kr-shared") {
+		t.Error("--no-new-keyring still created a keyring")
+	}
+}
