@@ -90,6 +90,11 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if err := checkLSM(spec.Process.ApparmorProfile); err != nil {
 		return nil, err
 	}
+	if spec.Linux.Seccomp != nil {
+		// Every engine sends a profile, so refusing would refuse them all.
+		// Until the filter is implemented, say plainly that it is absent.
+		r.warn("linux.seccomp is NOT applied: cove-runc does not implement seccomp yet", "id", o.ID)
+	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && detached {
 		return nil, errors.New("process.terminal is true: --console-socket is required when the container is detached")
 	}
