@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -465,13 +464,4 @@ func setUser(u *specs.User) error {
 		return fmt.Errorf("setuid %d: %w", u.UID, e)
 	}
 	return nil
-}
-
-// dialExec connects to a waiting init's exec socket.
-func dialExec(path string) (*net.UnixConn, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("connect to container init: %w", err)
-	}
-	return c, nil
 }

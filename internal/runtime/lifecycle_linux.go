@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,10 +44,6 @@ func (r *Runtime) Start(id string) error {
 		return fmt.Errorf("start container %q: %s", id, m.Msg)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("start container %q: %w", id, err)
-	}
-	s.Started = true
-	if err := s.save(); err != nil {
-		return err
 	}
 	r.debug("container started", "id", id, "pid", s.Pid)
 	r.poststart(s)
@@ -108,10 +105,6 @@ func (r *Runtime) Run(o *CreateOptions, detach bool) (int, error) {
 		return fail(fmt.Errorf("start container %q: %w", o.ID, err))
 	}
 	c.init.sync.Close()
-	c.st.Started = true
-	if err := c.st.save(); err != nil {
-		return fail(err)
-	}
 	r.poststart(c.st)
 	// Other commands (kill, delete --force) may act on it while it runs.
 	c.unlock()
@@ -124,6 +117,15 @@ func (r *Runtime) Run(o *CreateOptions, detach bool) (int, error) {
 		unlock()
 	}
 	return code, nil
+}
+
+// dialExec connects to a waiting init's exec socket.
+func dialExec(path string) (*net.UnixConn, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("connect to container init: %w", err)
+	}
+	return c, nil
 }
 
 // resize copies our terminal's size to the container's.

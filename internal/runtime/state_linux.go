@@ -33,9 +33,9 @@ type State struct {
 	Created     time.Time         `json:"created"`
 	Owner       string            `json:"owner"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	// Ready is set once create finished: the init waits for start.
+	// Ready is set once create finished: the init waits for start. Whether
+	// it has started is derived: the exec socket is gone.
 	Ready       bool              `json:"ready"`
-	Started     bool              `json:"started"`
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
 	Spec        *specs.Spec       `json:"spec"`
 
