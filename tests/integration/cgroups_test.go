@@ -23,17 +23,19 @@ func readTrim(t *testing.T, path string) string {
 
 func TestCgroupLimits(t *testing.T) {
 	cgPath := "/cove-it-" + strconv.Itoa(os.Getpid()) + "/limits"
+	// Registered before newEnv: cleanups run last-in-first-out, so the
+	// parent goes after the container (and its cgroup) is deleted.
+	t.Cleanup(func() {
+		for _, c := range []string{"memory", "cpu", "pids", "unified", "cpuset", "cpuacct", "devices", "freezer", "blkio", "systemd"} {
+			os.Remove(filepath.Join(cgroupMount(c), filepath.Dir(cgPath)))
+		}
+	})
 	e := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
 		s.Linux.CgroupsPath = cgPath
 		s.Linux.Resources = &specs.LinuxResources{
 			Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20))},
 			CPU:    &specs.LinuxCPU{Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Shares: ptr(uint64(512))},
 			Pids:   &specs.LinuxPids{Limit: ptr(int64(42))},
-		}
-	})
-	t.Cleanup(func() {
-		for _, c := range []string{"memory", "cpu", "pids", "unified", "cpuset", "cpuacct", "devices", "freezer", "blkio", "systemd"} {
-			os.Remove(filepath.Join(cgroupMount(c), filepath.Dir(cgPath)))
 		}
 	})
 	e.mustRuntime("run", "-d", "--bundle", e.bundle, "c1")
