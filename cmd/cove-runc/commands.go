@@ -26,10 +26,12 @@ type command struct {
 	run   func(g *globals, args []string) (int, error)
 }
 
-var commands map[string]command
+// commands maps each verb to its handler. Verbs living in files of their
+// own register themselves from an init function there.
+var commands = map[string]command{}
 
 func init() {
-	commands = map[string]command{
+	for verb, c := range map[string]command{
 		"create": {"create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot] [--preserve-fds N] ID", cmdCreate},
 		"start":  {"start ID", cmdStart},
 		"run":    {"run [create flags] [--detach] ID", cmdRun},
@@ -39,10 +41,14 @@ func init() {
 		"list":   {"list [--format table|json] [--quiet]", cmdList},
 		"spec":   {"spec [--bundle DIR] [--rootless]", cmdSpec},
 		"exec":   {"exec [--process FILE] [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [-t] [-d] [--pid-file F] ID [CMD...]", cmdExec},
+	} {
+		commands[verb] = c
 	}
 	commands["ls"] = commands["list"]
-	for _, v := range []string{"ps", "pause", "resume", "update", "events", "features", "checkpoint", "restore"} {
-		verb := v
+	for _, verb := range []string{"ps", "pause", "resume", "update", "events", "features", "checkpoint", "restore"} {
+		if _, ok := commands[verb]; ok {
+			continue // registered by its own file
+		}
 		commands[verb] = command{verb + " (not implemented yet)", func(*globals, []string) (int, error) {
 			return 1, fmt.Errorf("%s: not implemented yet", verb)
 		}}
