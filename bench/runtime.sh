@@ -219,7 +219,38 @@ for i in "${!names[@]}"; do
 	cleanup "${names[$i]}" "${paths[$i]}"
 done
 
-# 4. Report.
+# 4. exec latency: `RUNTIME exec ID /bin/true` into a running container
+# of the same runtime, one hyperfine invocation for all runtimes.
+sleeper=$work/sleeper
+"$repo/tests/fixtures/mkbundle.sh" "$sleeper" /bin/sleep 3600
+declare -A emed emin emax
+exec_names=()
+json=$work/hyperfine-exec-$stamp.json
+hf_args=(-N --style basic --warmup "$warmup" --runs "$runs" --export-json "$json")
+hf_args+=(-n wrapper "unshare -m $inner exec /bin/true")
+for i in "${!names[@]}"; do
+	n=${names[$i]} id=cbench-exec-$$-$i
+	if ! timeout 30 unshare -m "$inner" exec "${paths[$i]}" --root "$stateroot/$n" run -d --bundle "$sleeper" "$id" \
+		</dev/null >/dev/null 2>"$work/exec.$n.err"; then
+		notes+=("$n: exec skipped: run -d failed: $(tail -1 "$work/exec.$n.err")")
+		continue
+	fi
+	exec_names+=("$n")
+	hf_args+=(-n "$n" "unshare -m $inner exec ${paths[$i]} --root $stateroot/$n exec $id /bin/true")
+done
+say "exec: ${#exec_names[@]} runtimes x $runs runs"
+if ! hyperfine "${hf_args[@]}" >"$work/hyperfine-exec-$stamp.txt" 2>&1; then
+	notes+=("exec benchmark failed: $(tail -1 "$work/hyperfine-exec-$stamp.txt")")
+	exec_names=()
+fi
+extract_times >"$work/times-exec-$stamp.txt"
+for name in wrapper "${exec_names[@]}"; do
+	awk -v n="$name" '$1 == n { print $2 }' "$work/times-exec-$stamp.txt" >"$work/t.$name"
+	read -r "emed[$name]" "emin[$name]" "emax[$name]" < <(ms_stats "$work/t.$name")
+done
+for i in "${!names[@]}"; do cleanup "${names[$i]}" "${paths[$i]}"; done
+
+# 5. Report.
 net() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f", a - b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) print "-"; else printf "%.2f", a / b }'; }
 report=$results/runtime-$stamp.md
@@ -255,6 +286,23 @@ report=$results/runtime-$stamp.md
 	if [[ -n ${med[runc]:-} && -n ${med[crun]:-} ]]; then
 		printf -- '- runc/crun: %s (run median), %s (net)\n' "$(ratio "${med[runc]}" "${med[crun]}")" \
 			"$(ratio "$(net "${med[runc]}" "${med[wrapper]}")" "$(net "${med[crun]}" "${med[wrapper]}")")"
+	fi
+	if [[ ${#exec_names[@]} -gt 0 ]]; then
+		# shellcheck disable=SC2016 # backquotes are Markdown
+		printf '\n`exec ID /bin/true` into a running `sleep` container (ms, %d runs):\n\n' "$runs"
+		printf '| runtime | exec median | min | max | net median |\n|---|--:|--:|--:|--:|\n'
+		for n in "${exec_names[@]}"; do
+			printf '| %s | %s | %s | %s | %s |\n' "$n" "${emed[$n]}" "${emin[$n]}" "${emax[$n]}" "$(net "${emed[$n]}" "${emed[wrapper]}")"
+		done
+		printf '| (wrapper only) | %s | %s | %s | 0 |\n\n' "${emed[wrapper]}" "${emin[wrapper]}" "${emax[wrapper]}"
+		if [[ -n ${emed[cove-runc]:-} ]]; then
+			for other in runc crun; do
+				[[ -n ${emed[$other]:-} ]] || continue
+				printf -- '- exec cove-runc/%s: %s (median), %s (net)\n' "$other" \
+					"$(ratio "${emed[cove-runc]}" "${emed[$other]}")" \
+					"$(ratio "$(net "${emed[cove-runc]}" "${emed[wrapper]}")" "$(net "${emed[$other]}" "${emed[wrapper]}")")"
+			done
+		fi
 	fi
 	for note in "${notes[@]}"; do printf -- '- note: %s\n' "$note"; done
 } >"$report"
