@@ -5,7 +5,7 @@ GOTEST_TIMEOUT ?= 15m
 COVE_RUNC := $(CURDIR)/bin/cove-runc
 DEMO_BUNDLE ?= /tmp/cove-demo
 
-.PHONY: all build test deps demo fmt-check vet gotest lint-sh cgroupv2 \
+.PHONY: all build test deps demo fmt-check vet staticcheck gotest lint-sh cgroupv2 \
 	conformance conformance-runc bench bench-quick clean
 
 all: build
@@ -39,6 +39,12 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck at a pinned version (fetched through the module proxy).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+	@echo "staticcheck: ok"
 
 # Integration tests use bin/cove-runc when it exists (else they build one).
 gotest:

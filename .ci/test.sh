@@ -49,6 +49,7 @@ else
 fi
 stage gofmt 2m fmt-check
 stage "go vet" 10m vet
+stage staticcheck 10m staticcheck
 stage "go test" 20m gotest
 if [[ -x tests/cgroupv2/run.sh ]]; then
 	stage "cgroup v2 VM" 15m cgroupv2

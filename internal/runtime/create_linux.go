@@ -189,7 +189,8 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	req.Files = append(req.Files, extra...)
 
 	h := spec.Hooks
-	ic.RuntimeHooks = h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0) //nolint:staticcheck // prestart is deprecated but still honoured
+	//lint:ignore SA1019 prestart is deprecated but still honoured
+	ic.RuntimeHooks = h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0)
 	ic.State = specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreating, Bundle: bundleDir, Annotations: spec.Annotations}
 
 	p, err := spawn(req)
@@ -235,7 +236,8 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 			return c, fmt.Errorf("sync: unexpected message %q", m.Type)
 		}
 		st := ic.State
-		if err := hooks.Run(h.Prestart, &st); err != nil { //nolint:staticcheck
+		//lint:ignore SA1019 prestart is deprecated but still honoured
+		if err := hooks.Run(h.Prestart, &st); err != nil {
 			return c, fmt.Errorf("prestart hook: %w", err)
 		}
 		if err := hooks.Run(h.CreateRuntime, &st); err != nil {

@@ -20,7 +20,8 @@ func TestHooks(t *testing.T) {
 	h := func(name string) []specs.Hook { return []specs.Hook{{Path: hook, Args: []string{"hook.sh", name}}} }
 	e := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
 		s.Hooks = &specs.Hooks{
-			Prestart:        h("prestart"), //nolint:staticcheck
+			//lint:ignore SA1019 prestart is deprecated but still honoured
+			Prestart:        h("prestart"),
 			CreateRuntime:   h("createRuntime"),
 			CreateContainer: h("createContainer"),
 			StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo startContainer > /tmp/started"}}},
