@@ -40,6 +40,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# CRIU 4.1.1 for checkpoint/restore, beside Debian's criu (see .ci/criu.sh).
+"$(dirname "$0")/criu.sh"
+
 need=$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$(dirname "$0")/../go.mod")
 if ! command -v go >/dev/null; then
 	echo "deps.sh: go not found in PATH; install Go >= $need from https://go.dev/dl/" >&2

@@ -1,0 +1,102 @@
+#!/bin/bash
+# Install CRIU 4.1.1 from Debian trixie beside the system, as root, for
+# cove-runc checkpoint/restore. Idempotent: does nothing when it is installed
+# and `criu check` passes.
+#
+# Why: bookworm's criu 3.17 (package criu) fails on newer kernels (vDSO
+# layout); trixie's 4.1.1 works. Its libraries (trixie's libc6 and friends)
+# must not replace bookworm's, so the packages are only unpacked
+# (`dpkg -x`) into $PREFIX and criu runs through that prefix's dynamic
+# loader. Nothing of the system's apt state is touched: a private sources
+# list, lists and cache live in a temporary directory.
+#
+#   sudo .ci/criu.sh            # install into /opt/cove-criu + /usr/local/sbin/cove-criu
+#   .ci/criu.sh --check         # exit 0 when the wrapper works
+#
+# cove-runc uses /usr/local/sbin/cove-criu when it is in PATH and --criu is
+# not given; Debian's /usr/sbin/criu stays as it is.
+set -euo pipefail
+
+PREFIX=${COVE_CRIU_PREFIX:-/opt/cove-criu}
+WRAPPER=${COVE_CRIU_WRAPPER:-/usr/local/sbin/cove-criu}
+SUITE=trixie
+VERSION=4.1.1
+# criu's run-time closure in trixie (apt-cache depends --recurse, without
+# recommends); checked below by running criu, so a missing one fails loudly.
+PKGS=(criu libcompel1 libc6 libgcc-s1 gcc-14-base libbsd0 libmd0 libgnutls30t64
+	libhogweed6t64 libnettle8t64 libgmp10 libidn2-0 libunistring5 libp11-kit0 libffi8
+	libtasn1-6 libnet1 libnftables1 libnftnl11 libmnl0 libjansson4 libxtables12
+	libnl-3-200 libprotobuf-c1 libuuid1)
+
+works() {
+	[[ -x $WRAPPER ]] && "$WRAPPER" --version 2>/dev/null | grep -q "Version: $VERSION" &&
+		"$WRAPPER" check >/dev/null 2>&1
+}
+
+if [[ ${1:-} == --check ]]; then
+	works
+	exit
+fi
+if works; then
+	exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "criu.sh: run as root (sudo $0)" >&2
+	exit 1
+fi
+
+# The Debian mirror the system's apt uses (deb822 or one-line format).
+mirror=$(sed -n 's/^URIs: *\(\S*\/debian\)\/\?$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+if [[ -z $mirror ]]; then
+	mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\?\(\S*\/debian\)\/\? .*/\2/p' /etc/apt/sources.list 2>/dev/null | head -1)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/etc" "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
+cat >"$tmp/etc/$SUITE.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: $SUITE
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/etc"
+	-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+	-o Dir::State::Status=/dev/null -o APT::Architecture=amd64 -o APT::Sandbox::User=root)
+echo "criu.sh: fetching criu $VERSION from $mirror $SUITE" >&2
+apt-get "${apt_opts[@]}" -qq update
+(cd "$tmp/debs" && apt-get "${apt_opts[@]}" -qq download "${PKGS[@]}")
+got=("$tmp/debs"/criu_*.deb)
+if [[ ${got[0]} != "$tmp/debs/criu_$VERSION-"* ]]; then
+	echo "criu.sh: $SUITE does not have criu $VERSION (got ${got[0]##*/})" >&2
+	exit 1
+fi
+
+# Unpack next to the old prefix, then swap, so a failed run leaves the old one.
+rm -rf "$PREFIX.new"
+mkdir -p "$PREFIX.new"
+for deb in "$tmp/debs"/*.deb; do
+	dpkg -x "$deb" "$PREFIX.new"
+done
+rm -rf "$PREFIX.old"
+if [[ -e $PREFIX ]]; then mv "$PREFIX" "$PREFIX.old"; fi
+mv "$PREFIX.new" "$PREFIX"
+rm -rf "$PREFIX.old"
+
+lib=$PREFIX/usr/lib/x86_64-linux-gnu
+mkdir -p "$(dirname "$WRAPPER")"
+cat >"$WRAPPER.tmp" <<EOF
+#!/bin/sh
+# CRIU $VERSION from Debian $SUITE, run with its own libraries (.ci/criu.sh).
+exec $lib/ld-linux-x86-64.so.2 --library-path $lib $PREFIX/usr/sbin/criu "\$@"
+EOF
+chmod 755 "$WRAPPER.tmp"
+mv "$WRAPPER.tmp" "$WRAPPER"
+
+if ! "$WRAPPER" check; then
+	echo "criu.sh: $WRAPPER check failed" >&2
+	exit 1
+fi
+echo "criu.sh: $("$WRAPPER" --version | head -1) at $WRAPPER" >&2
