@@ -22,6 +22,20 @@ type Manager interface {
 	Destroy() error
 	// Paths maps each hierarchy ("memory", "cpu", ..., "unified") to its directory.
 	Paths() map[string]string
+	// Freeze stops every process and waits until the cgroup is frozen.
+	Freeze() error
+	// Thaw resumes a frozen cgroup.
+	Thaw() error
+	// Frozen reports whether the cgroup is frozen.
+	Frozen() (bool, error)
+	// Update writes r to a live cgroup; when a write fails, the old values
+	// are put back. Device rules in r are ignored.
+	Update(r *specs.LinuxResources) error
+	// Stats reads the cgroup's resource usage.
+	Stats() (*Stats, error)
+	// OOMEvents sends one value per out-of-memory event until stop is
+	// closed or the cgroup is removed, then closes the channel.
+	OOMEvents(stop <-chan struct{}) (<-chan struct{}, error)
 }
 
 // Mode is the cgroup layout of a host.
