@@ -96,7 +96,6 @@ func TestUpdateRollback(t *testing.T) {
 	}
 }
 
-
 // TestStats checks the counters a running process must move.
 func TestStats(t *testing.T) {
 	m := newTestManager(t, false)

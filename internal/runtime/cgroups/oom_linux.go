@@ -118,7 +118,8 @@ func oomEventsV2(dir string, stop <-chan struct{}) (<-chan struct{}, error) {
 					return // the cgroup was removed
 				}
 			}
-			for c := count(); c > last; last++ {
+			c := count()
+			for ; last < c; last++ {
 				select {
 				case ch <- struct{}{}:
 				case <-stop:
