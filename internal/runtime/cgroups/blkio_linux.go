@@ -17,7 +17,7 @@ func devKey(d specs.LinuxBlockIODevice) string { return fmt.Sprintf("%d:%d", d.M
 // setBlockIO writes weights and throttles: v1 blkio.* files, or v2 io.max
 // and io.bfq.weight (when BFQ is active) or io.weight.
 func (m *manager) setBlockIO(r *specs.LinuxResources) error {
-	b := r.BlockIO
+	b := zeroWeightsUnset(r.BlockIO)
 	if b == nil || (b.Weight == nil && b.LeafWeight == nil && len(b.WeightDevice) == 0 &&
 		len(b.ThrottleReadBpsDevice) == 0 && len(b.ThrottleWriteBpsDevice) == 0 &&
 		len(b.ThrottleReadIOPSDevice) == 0 && len(b.ThrottleWriteIOPSDevice) == 0) {
@@ -31,6 +31,31 @@ func (m *manager) setBlockIO(r *specs.LinuxResources) error {
 		return writeAll(dir, blockIOV2(dir, b))
 	}
 	return writeAll(dir, blockIOV1(dir, b))
+}
+
+// zeroWeightsUnset returns b with weights of 0 treated as not set: Docker
+// writes "weight": 0 when no --blkio-weight was given, outside the valid
+// range [10, 1000], and runc skips it (as it skips zero shares).
+func zeroWeightsUnset(b *specs.LinuxBlockIO) *specs.LinuxBlockIO {
+	if b == nil {
+		return nil
+	}
+	c := *b
+	zero := func(p *uint16) *uint16 {
+		if p != nil && *p == 0 {
+			return nil
+		}
+		return p
+	}
+	c.Weight, c.LeafWeight = zero(c.Weight), zero(c.LeafWeight)
+	c.WeightDevice = nil
+	for _, d := range b.WeightDevice {
+		d.Weight, d.LeafWeight = zero(d.Weight), zero(d.LeafWeight)
+		if d.Weight != nil || d.LeafWeight != nil {
+			c.WeightDevice = append(c.WeightDevice, d)
+		}
+	}
+	return &c
 }
 
 func blockIOV1(dir string, b *specs.LinuxBlockIO) []kv {
