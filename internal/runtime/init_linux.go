@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"cove/internal/pathrs"
 	"cove/internal/runtime/caps"
 	"cove/internal/runtime/console"
 	"cove/internal/runtime/hooks"
@@ -322,8 +323,10 @@ func setHostnames(s *specs.Spec) error {
 func writeSysctls(sysctls map[string]string) error {
 	for k, v := range sysctls {
 		// The key was validated (no "/" or ".." games): dots become slashes.
-		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+		// Through a procfs handle: a fake /proc mounted by the spec must
+		// not swallow the write (CVE-2025-52881).
+		path := "sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := pathrs.WriteProcfs(path, []byte(v)); err != nil {
 			return fmt.Errorf("set sysctl %s: %w", k, err)
 		}
 	}
@@ -433,6 +436,12 @@ func finishProcess(p *specs.Process, preserveFds int) error {
 	if p.Cwd != "" {
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return fmt.Errorf("chdir to cwd %q: %w", p.Cwd, err)
+		}
+		// A cwd reached through a magic link (/proc/self/fd/N of a host
+		// directory) lies outside the root: getcwd says "(unreachable)"
+		// (CVE-2024-21626).
+		if _, err := unix.Getwd(); err != nil {
+			return fmt.Errorf("cwd %q is outside the container's root: %w", p.Cwd, err)
 		}
 	}
 	// Nothing of the runtime's may cross execve: every fd above stdio and

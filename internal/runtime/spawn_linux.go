@@ -150,14 +150,29 @@ func spawn(r *spawnRequest) (*spawned, error) {
 		}
 		env = append(env, "_COVE_TIMENS="+b.String())
 	}
+	// Never re-exec the host file: a container could write it through
+	// /proc/PID/exe (CVE-2019-5736).
+	self, _, err := sealedSelf()
+	if err != nil {
+		parent.Close()
+		return nil, err
+	}
+	defer self.Close()
+	files := append(append([]*os.File{}, r.Files...), child)
+	exe, selfDup, err := execPath(self, 3+len(files))
+	if err != nil {
+		parent.Close()
+		return nil, err
+	}
+	defer selfDup.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exe,
 		Args:       []string{"cove-runc", "init"},
 		Env:        env,
 		Stdin:      r.Stdin,
 		Stdout:     r.Stdout,
 		Stderr:     r.Stderr,
-		ExtraFiles: append(append([]*os.File{}, r.Files...), child),
+		ExtraFiles: files,
 	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()

@@ -160,6 +160,14 @@ __attribute__((constructor)) static void cove_nsexec(void)
 	if (!fdstr)
 		_exit(1);
 	syncfd = atoi(fdstr);
+	if (syncfd < 3)
+		_exit(1);
+	// The sync socket is the last fd the runtime passed on purpose. Any
+	// fd above it leaked from whoever started the runtime without
+	// O_CLOEXEC: close it before the container can see it (a directory fd
+	// would be a way out through process.cwd, CVE-2024-21626).
+	if (syscall(SYS_close_range, (unsigned)syncfd + 1, ~0U, 0) < 0 && errno != ENOSYS)
+		bail("close leaked fds");
 
 	// Not dumpable: nothing in the container may ptrace us or open our
 	// /proc files while we still hold the runtime's privileges.

@@ -66,11 +66,7 @@ func maskPath(p string, null **os.File) error {
 		return err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		err := unix.Mount("tmpfs", pathrs.ProcfdPath(f), "tmpfs", unix.MS_RDONLY, "")
-		if err != nil {
-			return fmt.Errorf("mount tmpfs: %w", err)
-		}
-		return nil
+		return maskDir(int(f.Fd()))
 	}
 	if *null == nil {
 		if *null, err = openDevNull(); err != nil {
@@ -78,6 +74,29 @@ func maskPath(p string, null **os.File) error {
 		}
 	}
 	return attachClone(int((*null).Fd()), "", int(f.Fd()), &mountOpts{})
+}
+
+// maskDir attaches a new empty read-only tmpfs onto the directory dirFd
+// holds. No path is resolved after the root switch: a /proc/self/fd path
+// would go through the container's /proc, which the spec may have replaced.
+func maskDir(dirFd int) error {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen tmpfs: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return fmt.Errorf("create tmpfs: %w", err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY)
+	if err != nil {
+		return fmt.Errorf("fsmount tmpfs: %w", err)
+	}
+	defer unix.Close(mnt)
+	if err := unix.MoveMount(mnt, "", dirFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount tmpfs: %w", err)
+	}
+	return nil
 }
 
 // openDevNull opens the container's /dev/null and checks that it really is
