@@ -148,6 +148,11 @@ func runInit(sync *os.File) (io.Writer, error) {
 		if err := setupConsole(c.ConsoleFd, c.NewMount, p.ConsoleSize); err != nil {
 			return nil, err
 		}
+	} else if _, err := unix.Setsid(); err != nil {
+		// A session of its own, as runc's init has: the container is not
+		// part of its caller's session, so CRIU can dump it without
+		// --shell-job.
+		return nil, fmt.Errorf("setsid: %w", err)
 	}
 	if err := setHostnames(s); err != nil {
 		return nil, err

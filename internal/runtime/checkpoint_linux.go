@@ -1,0 +1,709 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"cove/internal/runtime/bundle"
+	"cove/internal/runtime/cgroups"
+	"cove/internal/runtime/console"
+	"cove/internal/runtime/criu"
+	"cove/internal/runtime/hooks"
+)
+
+// CRIUOptions are the flags checkpoint and restore share.
+type CRIUOptions struct {
+	// CriuPath is the criu binary (runc's global --criu).
+	CriuPath string
+	// ImagePath holds the images (default ./checkpoint); WorkPath the logs
+	// (default ImagePath).
+	ImagePath, WorkPath string
+	TCPEstablished      bool
+	ExtUnixSk           bool
+	ShellJob            bool
+	FileLocks           bool
+	LazyPages           bool
+	// ManageCgroupsMode is soft, full, strict or ignore; "" is CRIU's default.
+	ManageCgroupsMode string
+	// EmptyNs lists namespaces (only "network") created empty on restore
+	// instead of being dumped.
+	EmptyNs []string
+}
+
+// CheckpointOptions are the checkpoint flags.
+type CheckpointOptions struct {
+	CRIUOptions
+	ID           string
+	LeaveRunning bool
+	// PageServer is IP:PORT of a CRIU page server to send memory to.
+	PageServer string
+	// ParentPath is the previous (pre-dump) image directory, relative to
+	// ImagePath.
+	ParentPath string
+	PreDump    bool
+	// StatusFd, when >= 0, is an fd of ours CRIU writes "\0" to once the
+	// lazy-pages server is ready.
+	StatusFd int
+}
+
+// RestoreOptions are the restore flags.
+type RestoreOptions struct {
+	CRIUOptions
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	Detach        bool
+	NoSubreaper   bool
+	NoPivot       bool
+}
+
+const (
+	descriptorsFile = "descriptors.json"
+	criuRootDir     = "criu-root"
+	// lazyPipeMax is what CRIU's lazy-pages transfer grows a pipe to; the
+	// default fs.pipe-max-size (1 MiB) needs CAP_SYS_RESOURCE beyond it.
+	lazyPipeMax = 4 << 20
+)
+
+var cgModes = map[string]rpc.CriuCgMode{
+	"soft": rpc.CriuCgMode_SOFT, "full": rpc.CriuCgMode_FULL,
+	"strict": rpc.CriuCgMode_STRICT, "ignore": rpc.CriuCgMode_IGNORE,
+}
+
+// Checkpoint dumps a running container's process tree into o.ImagePath
+// with CRIU. Without LeaveRunning the container is stopped afterwards (and
+// can be deleted); a failed checkpoint leaves it as it was.
+func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
+	s, unlock, err := r.lockLoad(o.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st := s.Status(); st != StatusRunning && st != StatusPaused {
+		return fmt.Errorf("cannot checkpoint container %q: it is %s, not running", o.ID, st)
+	}
+	client := &criu.Client{Path: o.CriuPath}
+	if err := checkFeatures(client, o.PreDump, o.LazyPages); err != nil {
+		return err
+	}
+	opts, files, err := o.CRIUOptions.rpcOpts(true)
+	if err != nil {
+		return err
+	}
+	defer closeAll(files)
+	opts.Pid = proto.Int32(int32(s.Pid))
+	opts.LeaveRunning = proto.Bool(o.LeaveRunning || o.PreDump)
+	opts.LogFile = proto.String("dump.log")
+	opts.Root = proto.String(rootfsPath(s.Bundle, s.Spec))
+	if o.ParentPath != "" {
+		opts.ParentImg = proto.String(o.ParentPath)
+	}
+	if o.PreDump {
+		opts.TrackMem = proto.Bool(true)
+	}
+	if o.PageServer != "" {
+		ps, err := pageServer(o.PageServer)
+		if err != nil {
+			return err
+		}
+		opts.Ps = ps
+	}
+	if o.StatusFd >= 0 {
+		opts.StatusFd = proto.Int32(int32(o.StatusFd))
+	}
+	// CRIU freezes the tree through the freezer cgroup rather than one
+	// task at a time.
+	if p, ok := s.CgroupPaths["freezer"]; ok {
+		opts.FreezeCgroup = proto.String(p)
+	} else if p, ok := s.CgroupPaths[cgroups.UnifiedKey]; ok && fileExists(filepath.Join(p, "cgroup.freeze")) {
+		opts.FreezeCgroup = proto.String(p)
+	}
+	for _, m := range s.Spec.Mounts {
+		if isBindMount(m) {
+			// Bind mounts from the host are external: recorded by name,
+			// given a source again on restore.
+			opts.ExtMnt = append(opts.ExtMnt, &rpc.ExtMountMap{Key: proto.String(m.Destination), Val: proto.String(m.Destination)})
+		}
+	}
+	for _, ns := range s.Spec.Linux.Namespaces {
+		key, ok := externalNsKeys[ns.Type]
+		if ns.Path == "" || !ok {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(ns.Path, &st); err != nil {
+			return fmt.Errorf("namespace %s: %w", ns.Path, err)
+		}
+		opts.External = append(opts.External, fmt.Sprintf("%s[%d]:%s", criuNsNames[ns.Type], st.Ino, key))
+	}
+	if err := writeDescriptors(opts, s.Pid, o.ImagePath); err != nil {
+		return err
+	}
+	typ := rpc.CriuReqType_DUMP
+	if o.PreDump {
+		typ = rpc.CriuReqType_PRE_DUMP
+	}
+	if o.LazyPages {
+		undo, err := raisePipeMax()
+		if err != nil {
+			return err
+		}
+		defer undo()
+	}
+	r.debug("checkpoint", "id", o.ID, "pid", s.Pid, "images", o.ImagePath)
+	_, err = client.Do(&criu.Call{Type: typ, Opts: opts})
+	if err != nil {
+		return r.criuError(client, fmt.Sprintf("checkpoint container %q", o.ID), err, filepath.Join(o.workDir(), "dump.log"))
+	}
+	return nil
+}
+
+// Restore recreates container o.ID from the images in o.ImagePath and the
+// bundle's config.json: a fresh state directory and cgroup (with the
+// bundle's resources), namespaces and mounts as CRIU recorded them, state
+// running. Without Detach it waits for the process like run and returns
+// its exit status.
+func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
+	if _, err := os.Stat(filepath.Join(o.ImagePath, "inventory.img")); err != nil {
+		return -1, fmt.Errorf("restore: %s is not a checkpoint image directory: %w", o.ImagePath, err)
+	}
+	client := &criu.Client{Path: o.CriuPath}
+	if _, err := client.Find(); err != nil {
+		return -1, err
+	}
+	if err := checkFeatures(client, false, o.LazyPages); err != nil {
+		return -1, err
+	}
+	spec, err := bundle.Load(o.Bundle)
+	if err != nil {
+		return -1, err
+	}
+	if spec.Linux == nil {
+		return -1, errors.New("config.json: linux: required on this platform")
+	}
+	bundleDir, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return -1, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		return -1, errors.New("process.terminal is true: restore needs --console-socket for the pty master")
+	}
+	descs, err := readDescriptors(o.ImagePath)
+	if err != nil {
+		return -1, err
+	}
+	var sigs chan os.Signal
+	if !o.Detach {
+		sigs = make(chan os.Signal, 32)
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+
+	dir, unlock, err := r.newContainer(o.ID)
+	if err != nil {
+		return -1, err
+	}
+	st := &State{ID: o.ID, Bundle: bundleDir, Rootfs: spec.Root.Path, Created: time.Now().UTC(),
+		Annotations: spec.Annotations, Spec: spec, dir: dir}
+	pid, err := r.restore(o, client, st, descs)
+	if err != nil {
+		r.destroy(st)
+		unlock()
+		return -1, err
+	}
+	r.debug("container restored", "id", o.ID, "pid", pid, "cgroups", st.CgroupPaths)
+	r.poststart(st)
+	unlock()
+	if o.Detach {
+		return 0, nil
+	}
+	code := waitForward(pid, sigs, nil)
+	if s, unlock, err := r.lockLoad(o.ID); err == nil {
+		if err := r.destroy(s); err != nil {
+			r.warn("delete after restore", "id", o.ID, "error", err)
+		}
+		unlock()
+	}
+	return code, nil
+}
+
+// restore runs CRIU for Restore once the state directory exists and
+// returns the restored init's pid. On error the caller destroys st.
+func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, descs []string) (int, error) {
+	spec := st.Spec
+	cg, err := cgroups.New(spec.Linux.CgroupsPath, o.ID)
+	if err != nil {
+		return 0, fmt.Errorf("linux.cgroupsPath: %w", err)
+	}
+	st.CgroupPaths = cg.Paths()
+	if err := st.save(); err != nil {
+		return 0, err
+	}
+	if err := cg.Create(); err != nil {
+		return 0, err
+	}
+	root, err := mountCriuRoot(st.dir, rootfsPath(st.Bundle, spec))
+	if err != nil {
+		return 0, err
+	}
+	defer unmountCriuRoot(root)
+
+	opts, files, err := o.CRIUOptions.rpcOpts(false)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAll(files)
+	opts.LogFile = proto.String("restore.log")
+	opts.Root = proto.String(root)
+	// The restored init becomes our child (like a created one is ours
+	// until we exit), so a foreground restore can wait for it.
+	opts.RstSibling = proto.Bool(true)
+	call := &criu.Call{Type: rpc.CriuReqType_RESTORE, Opts: opts, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	for _, m := range spec.Mounts {
+		if isBindMount(m) {
+			src := m.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(st.Bundle, src)
+			}
+			opts.ExtMnt = append(opts.ExtMnt, &rpc.ExtMountMap{Key: proto.String(m.Destination), Val: proto.String(src)})
+		}
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		key, ok := externalNsKeys[ns.Type]
+		if ns.Path == "" || !ok {
+			continue
+		}
+		f, err := os.Open(ns.Path)
+		if err != nil {
+			return 0, fmt.Errorf("namespace %s: %w", ns.Path, err)
+		}
+		defer f.Close()
+		opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{Key: proto.String(key), Fd: proto.Int32(criu.ExtraFd(len(call.ExtraFiles)))})
+		call.ExtraFiles = append(call.ExtraFiles, f)
+	}
+	// Stdio pipes and host files of the checkpointed process become ours
+	// (CRIU's 0-2).
+	for i, d := range descs {
+		if i < 3 && (strings.HasPrefix(d, "pipe:") || strings.HasPrefix(d, "file[")) {
+			opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{Key: proto.String(d), Fd: proto.Int32(int32(i))})
+		}
+	}
+	// CRIU runs in the container's new cgroup, limits set, and puts the
+	// restored tree there: the checkpointed cgroup root maps to this one.
+	call.Started = func(pid int) error {
+		if err := cg.Apply(pid); err != nil {
+			return err
+		}
+		if err := cg.Set(effectiveResources(spec)); err != nil {
+			return fmt.Errorf("linux.resources: %w", err)
+		}
+		roots, err := cgroupRoots(pid)
+		if err != nil {
+			return err
+		}
+		opts.CgRoot = roots
+		return nil
+	}
+	var pid int
+	call.Notify = func(n *criu.Notification) error {
+		switch n.Script {
+		case "setup-namespaces":
+			return r.restoreHooks(st, n.Pid)
+		case "orphan-pts-master":
+			if n.File == nil {
+				return errors.New("no pty master passed")
+			}
+			defer n.File.Close()
+			return sendConsole(o.ConsoleSocket, n.File)
+		case "post-restore":
+			pid = n.Pid
+			return r.recordRestored(st, pid, o.PidFile)
+		}
+		if n.File != nil {
+			n.File.Close()
+		}
+		return nil
+	}
+	if o.LazyPages {
+		undo, err := raisePipeMax()
+		if err != nil {
+			return 0, err
+		}
+		defer undo()
+	}
+	resp, err := client.Do(call)
+	if err != nil {
+		return 0, r.criuError(client, fmt.Sprintf("restore container %q", o.ID), err, filepath.Join(o.workDir(), "restore.log"))
+	}
+	if pid == 0 {
+		pid = int(resp.GetRestore().GetPid())
+		if err := r.recordRestored(st, pid, o.PidFile); err != nil {
+			return 0, err
+		}
+	}
+	return pid, nil
+}
+
+// restoreHooks runs the prestart and createRuntime hooks once CRIU has made
+// the namespaces, as create does before pivot_root.
+func (r *Runtime) restoreHooks(st *State, pid int) error {
+	h := st.Spec.Hooks
+	if h == nil {
+		return nil
+	}
+	s := st.OCI()
+	s.Status = specs.StateCreating
+	s.Pid = pid
+	if err := hooks.Run(h.Prestart, &s); err != nil { //nolint:staticcheck // prestart is deprecated but still honoured
+		return fmt.Errorf("prestart hook: %w", err)
+	}
+	if err := hooks.Run(h.CreateRuntime, &s); err != nil {
+		return fmt.Errorf("createRuntime hook: %w", err)
+	}
+	return nil
+}
+
+// recordRestored writes the restored init into the state: from now on the
+// container is running.
+func (r *Runtime) recordRestored(st *State, pid int, pidFile string) error {
+	start, _, err := procStart(pid)
+	if err != nil {
+		return fmt.Errorf("restored init %d: %w", pid, err)
+	}
+	st.Pid, st.PidStart, st.Ready = pid, start, true
+	if err := st.save(); err != nil {
+		return err
+	}
+	if pidFile != "" {
+		if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return fmt.Errorf("--pid-file: %w", err)
+		}
+	}
+	return nil
+}
+
+// criuError wraps a failed CRIU call with the errors from its log, and with
+// a hint when the CRIU binary is too old for this kernel.
+func (r *Runtime) criuError(client *criu.Client, what string, err error, log string) error {
+	if errors.Is(err, criu.ErrNotFound) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := fmt.Sprintf("%s: %v", what, err)
+	if l := criu.LogErrors(log, 4); l != "" {
+		msg += " (" + log + ": " + l + ")"
+	}
+	if v, verr := client.Version(); verr == nil && v.Code() < 40100 {
+		msg += fmt.Sprintf(" (CRIU %s is older than 4.1, which recent kernels need; see .ci/criu.sh)", v)
+	}
+	return errors.New(msg)
+}
+
+// checkFeatures fails when the kernel or CRIU lack what a flag needs, with
+// the kernel feature named.
+func checkFeatures(client *criu.Client, preDump, lazy bool) error {
+	if !preDump && !lazy {
+		return nil
+	}
+	want := &rpc.CriuFeatures{}
+	if preDump {
+		want.MemTrack = proto.Bool(true)
+	}
+	if lazy {
+		want.LazyPages = proto.Bool(true)
+	}
+	got, err := client.Features(want)
+	if err != nil {
+		return err
+	}
+	if preDump && !got.GetMemTrack() {
+		return errors.New("--pre-dump: this kernel cannot track dirty memory: it lacks CONFIG_MEM_SOFT_DIRTY (soft-dirty page bits), which CRIU's iterative pre-dump needs")
+	}
+	if lazy && !got.GetLazyPages() {
+		return errors.New("--lazy-pages: this kernel lacks userfaultfd (CONFIG_USERFAULTFD with non-cooperative events), which CRIU's lazy restore needs")
+	}
+	return nil
+}
+
+// rpcOpts builds the options both operations share and opens the image and
+// work directories (the image directory is created on dump).
+func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
+	if o.ImagePath == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, nil, err
+		}
+		o.ImagePath = filepath.Join(wd, "checkpoint")
+	}
+	if dump {
+		if err := os.MkdirAll(o.ImagePath, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("--image-path: %w", err)
+		}
+	}
+	img, err := os.Open(o.ImagePath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--image-path: %w", err)
+	}
+	files := []*os.File{img}
+	if err := os.MkdirAll(o.workDir(), 0o700); err != nil {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("--work-path: %w", err)
+	}
+	work, err := os.Open(o.workDir())
+	if err != nil {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("--work-path: %w", err)
+	}
+	files = append(files, work)
+	opts := &rpc.CriuOpts{
+		ImagesDirFd:     proto.Int32(int32(img.Fd())),
+		WorkDirFd:       proto.Int32(int32(work.Fd())),
+		LogLevel:        proto.Int32(4),
+		ManageCgroups:   proto.Bool(true),
+		NotifyScripts:   proto.Bool(true),
+		OrphanPtsMaster: proto.Bool(true),
+		TcpEstablished:  proto.Bool(o.TCPEstablished),
+		ExtUnixSk:       proto.Bool(o.ExtUnixSk),
+		ShellJob:        proto.Bool(o.ShellJob),
+		FileLocks:       proto.Bool(o.FileLocks),
+		LazyPages:       proto.Bool(o.LazyPages),
+	}
+	if o.ManageCgroupsMode != "" {
+		m, ok := cgModes[o.ManageCgroupsMode]
+		if !ok {
+			closeAll(files)
+			return nil, nil, fmt.Errorf("--manage-cgroups-mode %q: want soft, full, strict or ignore", o.ManageCgroupsMode)
+		}
+		opts.ManageCgroupsMode = m.Enum()
+	}
+	for _, ns := range o.EmptyNs {
+		if ns != "network" {
+			closeAll(files)
+			return nil, nil, fmt.Errorf("--empty-ns %q: only network is supported", ns)
+		}
+		opts.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
+	}
+	return opts, files, nil
+}
+
+func (o *CRIUOptions) workDir() string {
+	if o.WorkPath != "" {
+		return o.WorkPath
+	}
+	return o.ImagePath
+}
+
+// externalNsKeys names the namespaces that, joined by path, stay outside the
+// checkpoint: CRIU records them by inode and is given them back on restore.
+var externalNsKeys = map[specs.LinuxNamespaceType]string{
+	specs.NetworkNamespace: "extRootNetNS",
+	specs.PIDNamespace:     "extRootPidNS",
+}
+
+var criuNsNames = map[specs.LinuxNamespaceType]string{
+	specs.NetworkNamespace: "net",
+	specs.PIDNamespace:     "pid",
+}
+
+// writeDescriptors records where the init's stdio points
+// (descriptors.json, as runc writes it), so restore can hand new files in.
+// Pipes are named "pipe:[inode]". Files on host mounts, outside the
+// container's mount namespace (a log file, the host's /dev/null), are
+// marked external for CRIU and named by its key "file[mnt_id:inode]";
+// runc cannot checkpoint those at all.
+func writeDescriptors(opts *rpc.CriuOpts, pid int, dir string) error {
+	mounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return fmt.Errorf("read mounts of %d: %w", pid, err)
+	}
+	ids := map[string]bool{}
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			ids[f[0]] = true
+		}
+	}
+	descs := make([]string, 3)
+	for i := range descs {
+		fd := fmt.Sprintf("/proc/%d/fd/%d", pid, i)
+		l, err := os.Readlink(fd)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read stdio of %d: %w", pid, err)
+		}
+		descs[i] = l
+		if !strings.HasPrefix(l, "/") {
+			continue // pipe:[...], socket:[...], anon_inode:...
+		}
+		mnt, err := fdMountID(pid, i)
+		if err != nil || ids[mnt] {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(fd, &st); err != nil {
+			return fmt.Errorf("stat stdio of %d: %w", pid, err)
+		}
+		id, _ := strconv.Atoi(mnt)
+		key := fmt.Sprintf("file[%x:%x]", id, st.Ino)
+		opts.External = append(opts.External, key)
+		descs[i] = key
+	}
+	b, _ := json.Marshal(descs)
+	return writeFileAtomic(filepath.Join(dir, descriptorsFile), b, 0o600)
+}
+
+// fdMountID returns the mount id of pid's fd from /proc/<pid>/fdinfo.
+func fdMountID(pid, fd int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "mnt_id:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", errors.New("no mnt_id in fdinfo")
+}
+
+func readDescriptors(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, descriptorsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // a checkpoint by another tool: no stdio to map
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	var descs []string
+	if err := json.Unmarshal(b, &descs); err != nil {
+		return nil, fmt.Errorf("restore: %s: %w", descriptorsFile, err)
+	}
+	return descs, nil
+}
+
+// cgroupRoots lists the cgroups of pid (CRIU, placed in the container's
+// cgroup) per hierarchy: the roots the restored tree goes under.
+func cgroupRoots(pid int) ([]*rpc.CgroupRoot, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	var roots []*rpc.CgroupRoot
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, ctrl := range strings.Split(f[1], ",") {
+			roots = append(roots, &rpc.CgroupRoot{Ctrl: proto.String(ctrl), Path: proto.String(f[2])})
+		}
+	}
+	return roots, nil
+}
+
+// mountCriuRoot bind-mounts the container's rootfs at dir/criu-root, a
+// private mount that CRIU builds the restored mount namespace on.
+func mountCriuRoot(dir, rootfs string) (string, error) {
+	root := filepath.Join(dir, criuRootDir)
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return "", fmt.Errorf("restore root: %w", err)
+	}
+	if err := unix.Mount(rootfs, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", fmt.Errorf("bind %s: %w", rootfs, err)
+	}
+	if err := unix.Mount("", root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		unmountCriuRoot(root)
+		return "", fmt.Errorf("make %s private: %w", root, err)
+	}
+	return root, nil
+}
+
+func unmountCriuRoot(root string) {
+	unix.Unmount(root, unix.MNT_DETACH)
+	os.Remove(root)
+}
+
+// raisePipeMax raises fs.pipe-max-size to what CRIU's lazy-pages transfer
+// needs (root lacks CAP_SYS_RESOURCE on some hosts) and returns a function
+// that puts the old value back.
+func raisePipeMax() (func(), error) {
+	const path = "/proc/sys/fs/pipe-max-size"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--lazy-pages: %w", err)
+	}
+	old := strings.TrimSpace(string(b))
+	if n, err := strconv.Atoi(old); err == nil && n >= lazyPipeMax {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(lazyPipeMax)), 0); err != nil {
+		return nil, fmt.Errorf("--lazy-pages: raise fs.pipe-max-size: %w", err)
+	}
+	return func() { os.WriteFile(path, []byte(old), 0) }, nil
+}
+
+// sendConsole passes a restored container's pty master to the caller's
+// console socket.
+func sendConsole(path string, master *os.File) error {
+	conn, err := console.Dial(path)
+	if err != nil {
+		return fmt.Errorf("--console-socket: %w", err)
+	}
+	defer conn.Close()
+	return console.SendFd(conn, master)
+}
+
+func pageServer(addr string) (*rpc.CriuPageServerInfo, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return nil, fmt.Errorf("--page-server %q: want IP:PORT", addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("--page-server %q: bad port", addr)
+	}
+	return &rpc.CriuPageServerInfo{Address: proto.String(strings.Trim(addr[:i], "[]")), Port: proto.Int32(int32(port))}, nil
+}
+
+func rootfsPath(bundleDir string, spec *specs.Spec) string {
+	if filepath.IsAbs(spec.Root.Path) {
+		return spec.Root.Path
+	}
+	return filepath.Join(bundleDir, spec.Root.Path)
+}
+
+func isBindMount(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
