@@ -51,7 +51,11 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if st := s.Status(); st != StatusRunning {
+	switch st := s.Status(); st {
+	case StatusRunning:
+	case StatusPaused:
+		return -1, fmt.Errorf("cannot exec in container %q: it is paused (resume it first)", o.ID)
+	default:
 		return -1, fmt.Errorf("cannot exec in container %q: it is %s, not running", o.ID, st)
 	}
 	p := o.Process

@@ -121,7 +121,11 @@ func (r *Runtime) Run(o *CreateOptions, detach bool) (int, error) {
 
 // dialExec connects to a waiting init's exec socket.
 func dialExec(path string) (*net.UnixConn, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	var c *net.UnixConn
+	err := withSockPath(path, func(name string) (err error) {
+		c, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to container init: %w", err)
 	}
@@ -148,6 +152,11 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		return fmt.Errorf("cannot kill container %q: container not running", id)
 	case StatusCreating:
 		return fmt.Errorf("cannot kill container %q: it is still being created", id)
+	case StatusPaused:
+		if sig == unix.SIGKILL {
+			// A frozen task dies of SIGKILL only once thawed (v1 freezer).
+			defer thaw(s.CgroupPaths)
+		}
 	}
 	if all && len(s.CgroupPaths) > 0 {
 		pids, err := cgroups.Load(s.CgroupPaths).Pids()
