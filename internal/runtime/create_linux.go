@@ -294,7 +294,8 @@ func listenExec(path string) (*os.File, error) {
 		return nil, fmt.Errorf("exec socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "exec.sock")
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	err = withSockPath(path, func(name string) error { return unix.Bind(fd, &unix.SockaddrUnix{Name: name}) })
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("bind %s: %w", path, err)
 	}

@@ -121,7 +121,11 @@ func (r *Runtime) Run(o *CreateOptions, detach bool) (int, error) {
 
 // dialExec connects to a waiting init's exec socket.
 func dialExec(path string) (*net.UnixConn, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	var c *net.UnixConn
+	err := withSockPath(path, func(name string) (err error) {
+		c, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to container init: %w", err)
 	}

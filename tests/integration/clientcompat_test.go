@@ -61,3 +61,30 @@ func TestCCDockerZeroWeights(t *testing.T) {
 		}
 	}
 }
+
+// Docker keeps runtime state in EXEC_ROOT/runtime-runc/moby/ID with
+// 64-hex ids; with /var/run/docker, or a test's exec root, the exec
+// socket's path ran past the 108 bytes of a unix socket address and
+// create failed with EINVAL on bind. create and start must work whatever
+// the length of the state directory's path.
+func TestCCLongStatePath(t *testing.T) {
+	e := newEnv(t, []string{"sleep", "1000"}, nil)
+	e.root = filepath.Join(e.root, "runtime-runc", strings.Repeat("m", 60))
+	id := "cc-" + strings.Repeat("0123456789abcdef", 4)
+	if n := len(filepath.Join(e.root, id, "exec.sock")); n <= 108 {
+		t.Fatalf("socket path only %d bytes long", n)
+	}
+	e.mustRuntime("create", "--bundle", e.bundle, id)
+	if st := e.state(id)["status"]; st != "created" {
+		t.Fatalf("after create: %v, want created", st)
+	}
+	e.mustRuntime("start", id)
+	st := e.state(id)
+	if st["status"] != "running" {
+		t.Fatalf("after start: %v, want running", st["status"])
+	}
+	if pid := int(st["pid"].(float64)); !alive(pid) {
+		t.Errorf("pid %d not alive after start", pid)
+	}
+	e.mustRuntime("delete", "--force", id)
+}
