@@ -37,6 +37,9 @@ state = %q
   path = %q
 `, top, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc", filepath.Join(dir, "opt"))
 	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg+tables), 0o644); err != nil {
 		t.Fatal(err)
 	}

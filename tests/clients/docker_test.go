@@ -1,0 +1,186 @@
+package clients
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Debian's docker.io, by full path: a newer docker client may come first
+// in PATH.
+const (
+	dockerdBin     = "/usr/sbin/dockerd"
+	dockerBin      = "/usr/bin/docker"
+	dockerProxyBin = "/usr/sbin/docker-proxy"
+)
+
+// startDocker starts a containerd and a dockerd of their own under dir,
+// with cove-runc registered as runtime "cove". Networking stays private: a
+// bridge of the test's own (removed at cleanup) and no iptables, NAT or
+// ip_forward changes; -p is served by docker-proxy, which needs none.
+func startDocker(t *testing.T, dir string) *client {
+	t.Helper()
+	csock := startContainerd(t, filepath.Join(dir, "containerd"), false, "")
+	bridge, cidr := makeBridge(t)
+	cfg := filepath.Join(dir, "daemon.json")
+	// The trust key would go to /etc/docker/key.json otherwise.
+	b, _ := json.Marshal(map[string]any{"deprecated-key-path": filepath.Join(dir, "key.json")})
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "docker.sock")
+	startDaemon(t, filepath.Join(dir, "dockerd.log"), sock, nil, dockerdBin,
+		"--config-file", cfg,
+		"--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "docker.pid"),
+		"--host", "unix://"+sock,
+		"--containerd", csock,
+		"--add-runtime", "cove="+coveBin,
+		"--cgroup-parent", "/cli-docker-"+strconv.Itoa(os.Getpid()),
+		"--bridge", bridge, "--fixed-cidr", cidr,
+		"--iptables=false", "--ip-forward=false", "--ip-masq=false",
+		"--userland-proxy-path", dockerProxyBin)
+	return &client{t: t, argv: []string{dockerBin, "-H", "unix://" + sock}, timeout: time.Minute}
+}
+
+// makeBridge creates a bridge named after the test process with an unused
+// /24 from 172.31.0.0/16 and removes it at cleanup.
+func makeBridge(t *testing.T) (name, cidr string) {
+	t.Helper()
+	name = fmt.Sprintf("cli-br%d", os.Getpid()%100000)
+	used, _ := exec.Command("ip", "-4", "route").Output()
+	for i := 0; i < 50; i++ {
+		n := 200 + (os.Getpid()+i)%50
+		cidr = fmt.Sprintf("172.31.%d.0/24", n)
+		if strings.Contains(string(used), cidr) {
+			continue
+		}
+		if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
+			t.Fatalf("ip link add %s: %v: %s", name, err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+		for _, args := range [][]string{
+			{"addr", "add", fmt.Sprintf("172.31.%d.1/24", n), "dev", name},
+			{"link", "set", name, "up"},
+		} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+		return name, cidr
+	}
+	t.Fatal("no free /24 in 172.31.200-249")
+	return "", ""
+}
+
+// TestDocker runs busybox through dockerd with its default runc and with
+// `--runtime cove`: run --rm with output and exit code; run -d with a
+// published port (busybox httpd fetched from the test), a bind mount,
+// --memory and --pids-limit (checked in the cgroup files); exec, logs,
+// stop, rm.
+func TestDocker(t *testing.T) {
+	needBins(t, dockerdBin, dockerBin, dockerProxyBin, containerdBin, shimBin)
+	dir := t.TempDir()
+	docker := startDocker(t, dir)
+	t.Cleanup(func() {
+		for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "net_cls", "perf_event", "hugetlb", "systemd", "unified"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", c, "cli-docker-"+strconv.Itoa(os.Getpid())))
+		}
+	})
+	docker.must("load", "-i", image.archive)
+	for i, rt := range []struct{ name, runtime string }{{"runc", "runc"}, {"cove-runc", "cove"}} {
+		t.Run(rt.name, func(t *testing.T) {
+			dockerScenario(t, docker.with(t), rt.name, rt.runtime, dir, 18000+os.Getpid()%1000*10+i)
+		})
+	}
+}
+
+func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, port int) {
+	defer docker.done()
+	id := "cli-docker-" + name
+	t.Cleanup(func() { runCmd(nil, time.Minute, append(docker.argv, "rm", "-f", id, id+"-rm")...) })
+	img := strings.TrimPrefix(imageName, "docker.io/library/")
+
+	r := docker.run("run", "--rm", "--runtime", runtime, "--name", id+"-rm", img, "sh", "-c", "echo hello from pid $$; exit 3")
+	if r.code != 3 || !strings.Contains(r.out, "hello from pid 1") {
+		t.Errorf("docker run --rm: want exit 3 and the greeting, got %v", r)
+	}
+
+	host := filepath.Join(dir, "host-"+name)
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(host, "in"), []byte("from the host\n"), 0o644)
+	docker.must("run", "-d", "--runtime", runtime, "--name", id,
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", port), "-v", host+":/data",
+		"--memory", "64m", "--pids-limit", "50", img,
+		"sh", "-c", "echo started; httpd -p 80 -h /www; trap 'echo bye; exit 0' TERM; while :; do sleep 0.2; done")
+	pid, err := strconv.Atoi(strings.TrimSpace(docker.must("inspect", "-f", "{{.State.Pid}}", id)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("docker inspect pid: %v", err)
+	}
+
+	// -p: the page busybox httpd serves, through docker-proxy.
+	var page string
+	waitFor(10*time.Second, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		page = string(b)
+		return resp.StatusCode == 200
+	})
+	if page != "hello from cli-busybox\n" {
+		t.Errorf("GET 127.0.0.1:%d: %q, want the image's index.html", port, page)
+	}
+
+	// -v: read the host's file, write one the host sees.
+	if out, ok := docker.check("exec", id, "sh", "-c", "cat /data/in; echo from the container > /data/out"); ok && !strings.Contains(out, "from the host") {
+		t.Errorf("docker exec cat /data/in: %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(host, "out")); err != nil || string(b) != "from the container\n" {
+		t.Errorf("host side of the bind mount: %q, %v", b, err)
+	}
+	if r := docker.run("exec", id, "sh", "-c", "exit 4"); r.code != 4 {
+		t.Errorf("docker exec exit code: want 4, got %v", r)
+	}
+
+	// --memory and --pids-limit in the container's cgroups.
+	if v, err := cgroupFile(pid, "memory", "memory.limit_in_bytes"); err != nil || v != strconv.Itoa(64<<20) {
+		t.Errorf("memory.limit_in_bytes %q (%v), want %d", v, err, 64<<20)
+	}
+	if v, err := cgroupFile(pid, "pids", "pids.max"); err != nil || v != "50" {
+		t.Errorf("pids.max %q (%v), want 50", v, err)
+	}
+
+	// stop sends SIGTERM: the trap runs, logs show it, exit code 0.
+	docker.must("stop", id)
+	if out := docker.must("logs", id); !strings.Contains(out, "started") || !strings.Contains(out, "bye") {
+		t.Errorf("docker logs: %q, want started and bye", out)
+	}
+	if out := strings.TrimSpace(docker.must("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id)); out != "exited 0" {
+		t.Errorf("after stop: %q, want exited 0", out)
+	}
+	if alive(pid) {
+		t.Errorf("pid %d alive after docker stop", pid)
+	}
+	docker.must("rm", id)
+	if r := docker.run("inspect", id); r.code == 0 {
+		t.Errorf("container %s still there after rm", id)
+	}
+	if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		t.Errorf("port %d still published after rm", port)
+	}
+}
