@@ -1,0 +1,285 @@
+package network
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"cove/internal/engine/network/ipam"
+	"cove/internal/engine/network/nft"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Attach connects a container's network namespace to a network: a veth pair
+// with the host end on the network's bridge and the container end renamed
+// to IfName, addresses, default route, loopback up, bandwidth limits and
+// published ports. The default network is created on first use. On error
+// everything done so far is undone.
+func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
+	if o.ContainerID == "" || strings.ContainsAny(o.ContainerID, "/| \n") {
+		return nil, fmt.Errorf("attach: %w: container id %q", ErrInvalidConfig, o.ContainerID)
+	}
+	if o.NetNSPath == "" {
+		return nil, fmt.Errorf("attach %s: %w: no network namespace path", o.ContainerID, ErrInvalidConfig)
+	}
+	if o.Network == "" {
+		o.Network = DefaultNetwork
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.load()
+	if err != nil {
+		return nil, err
+	}
+	n := st.Networks[o.Network]
+	if n == nil && o.Network == DefaultNetwork {
+		if n, err = m.create(st, m.defaultConfig()); err != nil {
+			return nil, fmt.Errorf("default network: %w", err)
+		}
+	}
+	if n == nil {
+		return nil, fmt.Errorf("network %s: %w", o.Network, ErrNotFound)
+	}
+	if st.attachment(o.ContainerID, n.Name) >= 0 {
+		return nil, fmt.Errorf("container %s, network %s: %w", o.ContainerID, n.Name, ErrAttached)
+	}
+	ns, err := netns.GetFromPath(o.NetNSPath)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", o.NetNSPath, err)
+	}
+	defer ns.Close()
+	a, err := m.plan(st, n, o)
+	if err != nil {
+		return nil, err
+	}
+	st.Attachments = append(st.Attachments, a)
+	if err := m.save(st, false); err != nil {
+		return nil, err
+	}
+	if err := m.setup(st, n, a, ns); err != nil {
+		terr := m.teardown(a)
+		if i := st.attachment(a.ContainerID, a.Network); i >= 0 {
+			st.remove(i)
+		}
+		serr := m.save(st, true)
+		if terr != nil || serr != nil {
+			return nil, fmt.Errorf("attach %s to %s: %w (rollback: %v %v)", a.ContainerID, n.Name, err, terr, serr)
+		}
+		return nil, fmt.Errorf("attach %s to %s: %w", a.ContainerID, n.Name, err)
+	}
+	a.Complete = true
+	if err := m.save(st, true); err != nil {
+		m.teardown(a)
+		return nil, err
+	}
+	c := *a
+	return &c, nil
+}
+
+// plan validates o and fills in the attachment: interface names, MAC,
+// addresses and host ports. Nothing is changed in the kernel.
+func (m *Manager) plan(st *state, n *Network, o AttachOptions) (*Attachment, error) {
+	h := sha256.Sum256([]byte(o.ContainerID + "\x00" + n.Name))
+	a := &Attachment{ContainerID: o.ContainerID, Name: o.Name, Network: n.Name, NetNSPath: o.NetNSPath,
+		HostVeth: m.prefix + "v" + hex.EncodeToString(h[:4]), Gateway: n.Gateway, IPv6Gateway: n.IPv6Gateway,
+		Aliases: o.Aliases, Bandwidth: o.Bandwidth, Created: time.Now().UTC()}
+	a.IfName = o.IfName
+	if a.IfName == "" {
+		taken := map[string]bool{}
+		for _, x := range st.Attachments {
+			if x.ContainerID == o.ContainerID {
+				taken[x.IfName] = true
+			}
+		}
+		for i := 0; ; i++ {
+			if name := fmt.Sprintf("eth%d", i); !taken[name] {
+				a.IfName = name
+				break
+			}
+		}
+	}
+	if len(a.IfName) > 15 || strings.ContainsAny(a.IfName, "/ ") {
+		return nil, fmt.Errorf("interface name %q: %w", a.IfName, ErrInvalidConfig)
+	}
+	if o.MAC != "" {
+		hw, err := net.ParseMAC(o.MAC)
+		if err != nil || len(hw) != 6 || hw[0]&1 != 0 {
+			return nil, fmt.Errorf("mac address %q: %w: want a unicast 48-bit address", o.MAC, ErrInvalidConfig)
+		}
+		a.MAC = hw.String()
+	} else {
+		hw := make(net.HardwareAddr, 6)
+		rand.Read(hw)
+		hw[0] = hw[0]&0xfc | 0x02 // locally administered, unicast
+		a.MAC = hw.String()
+	}
+	used4, used6 := map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	for _, x := range st.Attachments {
+		if x.Network != n.Name {
+			continue
+		}
+		if ip, err := netip.ParseAddr(x.IP); err == nil {
+			used4[ip] = true
+		}
+		if ip, err := netip.ParseAddr(x.IPv6); err == nil {
+			used6[ip] = true
+		}
+	}
+	pool, err := ipam.ParsePool(n.Subnet, n.IPRange, n.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := allocate(pool, used4, o.IP)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	a.IP, a.PrefixLen = ip.String(), pool.Subnet.Bits()
+	if n.IPv6Subnet != "" {
+		p6, err := ipam.ParsePool(n.IPv6Subnet, "", n.IPv6Gateway)
+		if err != nil {
+			return nil, err
+		}
+		ip6, err := allocate(p6, used6, o.IPv6)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		a.IPv6 = ip6.String()
+	} else if o.IPv6 != "" {
+		return nil, fmt.Errorf("network %s has no IPv6 subnet: %w", n.Name, ErrInvalidConfig)
+	}
+	if a.Ports, err = resolvePorts(st, n, o.Ports); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func allocate(p ipam.Pool, used map[netip.Addr]bool, want string) (netip.Addr, error) {
+	var w netip.Addr
+	if want != "" {
+		var err error
+		if w, err = netip.ParseAddr(want); err != nil {
+			return w, fmt.Errorf("address %q: %w", want, ErrInvalidConfig)
+		}
+	}
+	return p.Allocate(used, w)
+}
+
+// setup does the kernel work of an attachment, step by step.
+func (m *Manager) setup(st *state, n *Network, a *Attachment, ns netns.NsHandle) error {
+	if err := m.step("recorded"); err != nil {
+		return err
+	}
+	if err := m.ensureNetwork(st, n); err != nil {
+		return err
+	}
+	if err := m.step("network"); err != nil {
+		return err
+	}
+	if err := m.plumb(n, a, ns); err != nil {
+		return err
+	}
+	if err := m.addPortRules(n, a); err != nil {
+		return err
+	}
+	return m.step("rules")
+}
+
+// addPortRules publishes a's ports in one nftables transaction.
+func (m *Manager) addPortRules(n *Network, a *Attachment) error {
+	if len(a.Ports) == 0 {
+		return nil
+	}
+	ip := netip.MustParseAddr(a.IP)
+	tag := attTag(a.Network, a.ContainerID)
+	rules := []nft.Rule{nft.Hairpin(tag, ip, n.Bridge)}
+	for _, p := range a.Ports {
+		var hostIP netip.Addr
+		if p.HostIP != "" {
+			hostIP = netip.MustParseAddr(p.HostIP)
+		}
+		for i := uint16(0); i < max(p.Range, 1); i++ {
+			r, err := nft.DNAT(tag, hostIP, p.Proto, p.HostPort+i, ip, p.ContainerPort+i)
+			if err != nil {
+				return err
+			}
+			rules = append(rules, r)
+		}
+	}
+	c, err := nft.Open(m.table)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Add(rules)
+}
+
+// teardown removes the kernel side of a: its veth (the peer goes with it)
+// and its rules. Missing pieces are not errors.
+func (m *Manager) teardown(a *Attachment) error {
+	var errs []error
+	if l, err := netlink.LinkByName(a.HostVeth); err == nil {
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete veth %s: %w", a.HostVeth, err))
+		}
+	}
+	c, err := nft.Open(m.table)
+	if err == nil {
+		tag := attTag(a.Network, a.ContainerID)
+		_, err = c.DeleteTagged(func(t string) bool { return t == tag })
+		c.Close()
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Detach disconnects a container from a network: veth, rules and address
+// are released. Detaching what is not attached succeeds.
+func (m *Manager) Detach(containerID, network string) error {
+	if network == "" {
+		network = DefaultNetwork
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := m.load()
+	if err != nil {
+		return err
+	}
+	i := st.attachment(containerID, network)
+	if i < 0 {
+		return nil
+	}
+	if err := m.teardown(st.Attachments[i]); err != nil {
+		return fmt.Errorf("detach %s from %s: %w", containerID, network, err)
+	}
+	st.remove(i)
+	return m.save(st, true)
+}
+
+// DetachAll disconnects a container from every network (`cove rm`).
+func (m *Manager) DetachAll(containerID string) error {
+	as, err := m.Attachments(containerID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range as {
+		errs = append(errs, m.Detach(containerID, a.Network))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,167 @@
+// Package network gives containers their networks: bridge networks with
+// IPAM, veth pairs, NAT, published ports, isolation, bandwidth limits and an
+// embedded DNS responder. It is a library for the engine: `cove run` and
+// `cove network ...` call it and contain no networking code of their own.
+//
+// State (networks, address allocations, attachments) lives in one JSON file
+// under the directory given to Open, rewritten atomically while an flock on
+// the directory's lock file is held, so short-lived cove processes may run
+// concurrently: every Manager method that changes anything takes the lock
+// for its whole duration, kernel work included.
+//
+// Kernel objects, named from the Manager's prefix ("cove" by default):
+//
+//	bridge   <prefix>0 for the default network "bridge", <prefix>-<8 hex> for others
+//	veth     <prefix>v<8 hex> on the host (a bridge port), eth0..N in the container
+//	nftables table inet <table> (package nft), rules tagged net:, iso:, att:
+//
+// Lifecycle, as the engine uses it:
+//
+//	m, _ := network.Open("/var/lib/cove/network")
+//	m.Create(network.Config{Name: "web", Subnet: "10.90.0.0/24"})   // cove network create
+//	a, _ := m.Attach(network.AttachOptions{ContainerID: id, Name: "db",
+//		NetNSPath: "/proc/PID/ns/net", Network: "web"})         // cove run/start
+//	hosts := network.HostsFile(...); resolv, _ := network.ResolvConf(...)
+//	m.Detach(id, "web")                                          // cove stop/rm
+//	m.Repair()                                                   // cove system check
+//	m.Serve(ctx, "web")   // in a long-lived helper process: the network's DNS
+//
+// Attach rolls back on error (no veth, rule or address left behind). A crash
+// in the middle of Attach leaves an attachment marked incomplete in the
+// state; Repair removes it with its kernel objects, as well as attachments
+// whose network namespace is gone and veths or rules nothing refers to.
+//
+// Modes none, host, container:X and ns:/path need no setup from this package
+// beyond ParseMode and LoopbackUp.
+package network
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	ErrNotFound      = errors.New("no such network")
+	ErrExists        = errors.New("network already exists")
+	ErrInUse         = errors.New("network in use")
+	ErrOverlap       = errors.New("subnet overlaps")
+	ErrPortTaken     = errors.New("host port already in use")
+	ErrAttached      = errors.New("container already attached to network")
+	ErrNotAttached   = errors.New("container not attached to network")
+	ErrInvalidConfig = errors.New("invalid network configuration")
+)
+
+// DefaultNetwork is the name of the network used when none is given.
+const DefaultNetwork = "bridge"
+
+// Config describes a network to create (`cove network create`).
+type Config struct {
+	Name string
+	// Driver is "bridge" (the only one; empty means bridge).
+	Driver string
+	// Subnet in CIDR form; empty picks a free 10.89-10.127/24-16 subnet.
+	Subnet string
+	// Gateway defaults to the first host address of Subnet.
+	Gateway string
+	// IPRange restricts dynamic allocation to a part of Subnet.
+	IPRange string
+	// IPv6Subnet, when set, gives containers an IPv6 address too (a ULA
+	// fd00::/8 /64 is the usual choice); IPv6Gateway defaults to its ::1.
+	IPv6Subnet  string
+	IPv6Gateway string
+	// Internal networks have no route out: no NAT, forwarding off the bridge dropped.
+	Internal bool
+	// MTU of the bridge and veths; 0 means 1500.
+	MTU int
+	// Bridge overrides the generated bridge name.
+	Bridge string
+	// Labels are kept for the engine (`--label`).
+	Labels map[string]string
+}
+
+// Network is a created network as stored and inspected.
+type Network struct {
+	Name        string            `json:"name"`
+	ID          string            `json:"id"`
+	Driver      string            `json:"driver"`
+	Bridge      string            `json:"bridge"`
+	Subnet      string            `json:"subnet"`
+	Gateway     string            `json:"gateway"`
+	IPRange     string            `json:"ipRange,omitempty"`
+	IPv6Subnet  string            `json:"ipv6Subnet,omitempty"`
+	IPv6Gateway string            `json:"ipv6Gateway,omitempty"`
+	Internal    bool              `json:"internal,omitempty"`
+	MTU         int               `json:"mtu"`
+	DNS         bool              `json:"dns"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Created     time.Time         `json:"created"`
+	// Containers attached, filled in by Inspect and List only.
+	Containers []string `json:"containers,omitempty"`
+}
+
+// PortMapping publishes a container port on the host (`-p`).
+type PortMapping struct {
+	// HostIP restricts the mapping to one host address; empty means all.
+	HostIP string `json:"hostIP,omitempty"`
+	// HostPort 0 picks a free port.
+	HostPort      uint16 `json:"hostPort"`
+	ContainerPort uint16 `json:"containerPort"`
+	// Proto is "tcp" (default) or "udp".
+	Proto string `json:"proto"`
+	// Range > 1 publishes Range consecutive ports starting at both ports.
+	Range uint16 `json:"range,omitempty"`
+}
+
+// Bandwidth limits a container's traffic in bytes per second; 0 is unlimited.
+type Bandwidth struct {
+	// IngressBps limits traffic to the container.
+	IngressBps uint64 `json:"ingressBps,omitempty"`
+	// EgressBps limits traffic from the container.
+	EgressBps uint64 `json:"egressBps,omitempty"`
+}
+
+// AttachOptions connects a container's network namespace to a network.
+type AttachOptions struct {
+	ContainerID string
+	// Name is the container's name, resolvable by the network's DNS.
+	Name string
+	// NetNSPath is the container's network namespace (/proc/PID/ns/net or a bind mount).
+	NetNSPath string
+	// Network defaults to DefaultNetwork.
+	Network string
+	// IP and IPv6 request static addresses; empty allocates.
+	IP   string
+	IPv6 string
+	// MAC sets the interface's address; empty generates one.
+	MAC string
+	// Aliases are extra DNS names on this network.
+	Aliases []string
+	Ports   []PortMapping
+	// IfName is the interface name in the container; empty picks eth0..N.
+	IfName    string
+	Bandwidth Bandwidth
+}
+
+// Attachment is a container's presence on a network.
+type Attachment struct {
+	ContainerID string        `json:"containerID"`
+	Name        string        `json:"name,omitempty"`
+	Network     string        `json:"network"`
+	NetNSPath   string        `json:"netnsPath"`
+	IfName      string        `json:"ifName"`
+	HostVeth    string        `json:"hostVeth"`
+	MAC         string        `json:"mac"`
+	IP          string        `json:"ip"`
+	IPv6        string        `json:"ipv6,omitempty"`
+	PrefixLen   int           `json:"prefixLen"`
+	Gateway     string        `json:"gateway"`
+	IPv6Gateway string        `json:"ipv6Gateway,omitempty"`
+	Aliases     []string      `json:"aliases,omitempty"`
+	Ports       []PortMapping `json:"ports,omitempty"`
+	Bandwidth   Bandwidth     `json:"bandwidth"`
+	// Complete is false while Attach runs; a false value seen by Repair
+	// means a cove process died mid-attach.
+	Complete bool      `json:"complete"`
+	Created  time.Time `json:"created"`
+}

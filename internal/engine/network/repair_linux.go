@@ -1,0 +1,114 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"cove/internal/engine/network/nft"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// RepairReport lists what Repair removed.
+type RepairReport struct {
+	Attachments []string // "network/container" of incomplete or dead attachments
+	Veths       []string // veths no attachment refers to
+	Rules       int      // nftables rules no network or attachment refers to
+}
+
+// Repair cleans up after crashes (`cove system check`): attachments left
+// incomplete by a cove process that died mid-attach, attachments whose
+// network namespace is gone, veths with cove's prefix that no attachment
+// refers to, and rules tagged for networks or attachments that no longer
+// exist. It then re-creates missing kernel pieces of the networks.
+func (m *Manager) Repair() (*RepairReport, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.load()
+	if err != nil {
+		return nil, err
+	}
+	rep := &RepairReport{}
+	var errs []error
+	kept := st.Attachments[:0]
+	for _, a := range st.Attachments {
+		if a.Complete && !netnsGone(a.NetNSPath) && st.Networks[a.Network] != nil {
+			kept = append(kept, a)
+			continue
+		}
+		if err := m.teardown(a); err != nil {
+			errs = append(errs, err)
+			kept = append(kept, a)
+			continue
+		}
+		rep.Attachments = append(rep.Attachments, a.Network+"/"+a.ContainerID)
+	}
+	st.Attachments = kept
+	if err := m.save(st, true); err != nil {
+		return rep, err
+	}
+
+	veths := map[string]bool{}
+	for _, a := range st.Attachments {
+		veths[a.HostVeth] = true
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return rep, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		name := l.Attrs().Name
+		if l.Type() != "veth" || !strings.HasPrefix(name, m.prefix+"v") || len(name) != len(m.prefix)+9 || veths[name] {
+			continue
+		}
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete orphan veth %s: %w", name, err))
+			continue
+		}
+		rep.Veths = append(rep.Veths, name)
+	}
+
+	c, err := nft.Open(m.table)
+	if err != nil {
+		return rep, err
+	}
+	defer c.Close()
+	live := map[string]bool{}
+	for name := range st.Networks {
+		live[netTag(name)] = true
+		for other := range st.Networks {
+			if other != name {
+				live[isoTag(name, other)] = true
+			}
+		}
+	}
+	for _, a := range st.Attachments {
+		live[attTag(a.Network, a.ContainerID)] = true
+	}
+	n, err := c.DeleteTagged(func(t string) bool { return !live[t] })
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rep.Rules = n
+	for _, nw := range st.Networks {
+		if err := m.ensureNetwork(st, nw); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// netnsGone reports whether path no longer names a network namespace (the
+// process exited, or the bind mount was removed).
+func netnsGone(path string) bool {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(path, &fs); err != nil {
+		return true
+	}
+	return fs.Type != unix.NSFS_MAGIC
+}
