@@ -6,6 +6,7 @@
 #   tests/cgroupv2/run.sh            # from anywhere inside the repository
 #   COVE_VM_TIMEOUT=600 tests/cgroupv2/run.sh
 #   COVE_VM_VERBOSE=1 tests/cgroupv2/run.sh   # the whole guest console
+#   COVE_VM_RUN='TestLive|TestStats' tests/cgroupv2/run.sh   # only tests matching (go test -run)
 #
 # The unit tests of PACKAGES run first, then the integration tests
 # (./tests/integration) drive a static cove-runc against real containers in
@@ -110,16 +111,18 @@ done
 echo "cgroupv2: kernel $(uname -r), $(grep MemTotal /proc/meminfo | tr -s ' '), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 export COVE_EXPECT_CGROUP=v2 COVE_IN_VM=1 COVE_RUNC=/opt/cove/cove-runc COVE_RECVTTY=/opt/cove/recvtty
 rc=0
+filter=$(cat /run-filter)
 for t in /tests/*.test; do
 	echo "cgroupv2: running $t"
 	s=$(date +%s)
-	(cd /tmp && "$t" -test.v -test.timeout 150s) || rc=1
+	(cd /tmp && "$t" -test.v -test.timeout 150s ${filter:+"-test.run=$filter"}) || rc=1
 	echo "cgroupv2: $t took $(($(date +%s) - s)) s"
 done
 echo "COVE_CGROUPV2_RESULT rc=$rc"
 poweroff -f
 INIT
 chmod +x "$root/init"
+printf '%s' "${COVE_VM_RUN:-}" >"$root/run-filter"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
 start=$(date +%s)

@@ -252,8 +252,8 @@ func TestLiveUpdate(t *testing.T) {
 		}
 	}
 	// Weights: BFQ takes 300 as is; cgroup2 io.weight gets 1 + (300-10)*9999/990.
-	if w, ok := got["weight"]; ok && w != "300" && w != "default 300" && w != "default 2929" {
-		t.Errorf("after update: blkio weight %q, want 300 (or 2929 in io.weight)", w)
+	if w, ok := got["weight"]; ok && w != "300" && w != "default 300" && w != "default 2930" {
+		t.Errorf("after update: blkio weight %q, want 300 (or 2930 in io.weight)", w)
 	}
 	res, _ := savedResources(t, e, id)
 	if res.Memory == nil || *res.Memory.Limit != 256<<20 || *res.Pids.Limit != 77 || res.CPU == nil ||

@@ -102,7 +102,7 @@ func TestStats(t *testing.T) {
 	if err := m.Set(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(50)}, Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}}); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", "read x; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 100")
+	cmd := exec.Command("sh", "-c", "read x; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; sleep 100 & wait")
 	startInCgroup(t, m, cmd).WriteString("go\n")
 	waitPids(t, m, 2)
 	s, err := m.Stats()
