@@ -1,0 +1,390 @@
+// Package security is cove-runc's escape-attempt suite: each test mounts an
+// attack that broke a container runtime before (runc, crun, containerd,
+// CRI-O) and checks in the kernel that it failed closed: host files
+// unchanged, fds absent, writes denied, capability sets as asked. The
+// attacker inside the containers is testdata/esc, a static helper.
+//
+// The tests need root and Debian's busybox-static; they skip otherwise.
+// COVE_RUNC names the cove-runc under test (default: built from this tree).
+// Container ids start with "esc-".
+package security
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"cove/internal/runtime/bundle"
+)
+
+var (
+	runtimeBin string // the cove-runc under test
+	helperBin  string // testdata/esc, static
+	baseRootfs string // busybox tree plus /bin/esc
+	skipReason string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(setup(m))
+}
+
+func setup(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		skipReason = "security tests need root"
+		return m.Run()
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		skipReason = "needs /bin/busybox (Debian busybox-static)"
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "cove-esc-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	runtimeBin = os.Getenv("COVE_RUNC")
+	if runtimeBin == "" {
+		runtimeBin = filepath.Join(tmp, "cove-runc")
+		if err := goBuild(runtimeBin, "cove/cmd/cove-runc", false); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	helperBin = filepath.Join(tmp, "esc")
+	if err := goBuild(helperBin, "./testdata/esc", true); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	baseRootfs = filepath.Join(tmp, "base")
+	if err := makeBase(baseRootfs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func goBuild(out, pkg string, static bool) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = os.Environ()
+	if static {
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// makeBase builds a busybox root with the helper as /bin/esc and a
+// passwd/group with root, user (1000) and nobody.
+func makeBase(dir string) error {
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for src, dst := range map[string]string{"/bin/busybox": "bin/busybox", helperBin: "bin/esc"} {
+		if out, err := exec.Command("cp", src, filepath.Join(dir, dst)).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy %s: %v: %s", src, err, out)
+		}
+	}
+	list, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return fmt.Errorf("busybox --list: %w", err)
+	}
+	for _, applet := range strings.Fields(string(list)) {
+		if applet != "busybox" {
+			os.Symlink("busybox", filepath.Join(dir, "bin", applet))
+		}
+	}
+	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+		"etc/group":  "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTree copies a tree: files are real copies, so that a test may chmod,
+// setxattr or replace them without touching the base.
+func copyTree(src, dst string) error {
+	out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("cp -a %s %s: %v: %s", src, dst, err, out)
+	}
+	return nil
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// env is one test's runtime root and bundle.
+type env struct {
+	t      *testing.T
+	dir    string // the test's scratch directory
+	root   string // --root
+	bundle string
+	rootfs string
+	spec   *specs.Spec
+	// bin is the cove-runc to run, runtimeBin unless a test set a copy.
+	bin string
+	// extraEnv is added to cove-runc's environment.
+	extraEnv []string
+	// noOpenat2 runs cove-runc under a seccomp filter failing openat2
+	// with ENOSYS, so that its fallback path resolution is used.
+	noOpenat2 bool
+}
+
+// newEnv makes a runtime root and a bundle running args; mutate edits the
+// default spec. Containers left in the root are deleted at cleanup.
+func newEnv(t *testing.T, args []string, mutate func(*specs.Spec)) *env {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, root: filepath.Join(dir, "state"), bundle: filepath.Join(dir, "bundle")}
+	e.rootfs = filepath.Join(e.bundle, "rootfs")
+	if err := os.MkdirAll(e.rootfs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyTree(baseRootfs, e.rootfs); err != nil {
+		t.Fatal(err)
+	}
+	e.spec = testSpec(args)
+	if mutate != nil {
+		mutate(e.spec)
+	}
+	e.writeSpec()
+	t.Cleanup(func() {
+		out, _ := e.runtime("list", "-q")
+		for _, id := range strings.Fields(out) {
+			e.runtime("delete", "--force", id)
+		}
+	})
+	return e
+}
+
+// testSpec is `cove-runc spec` without a terminal, running args, with a
+// writable root.
+func testSpec(args []string) *specs.Spec {
+	s := bundle.Default(false)
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Root.Readonly = false
+	return s
+}
+
+func (e *env) writeSpec() {
+	b, err := json.MarshalIndent(e.spec, "", " ")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.bundle, "config.json"), b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// command is cove-runc with the test's root and args, under the openat2
+// filter when the env asks for it.
+func (e *env) command(args ...string) *exec.Cmd {
+	bin := e.bin
+	if bin == "" {
+		bin = runtimeBin
+	}
+	argv := append([]string{bin, "--root", e.root}, args...)
+	if e.noOpenat2 {
+		argv = append([]string{helperBin, "noopenat2"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if len(e.extraEnv) > 0 {
+		cmd.Env = append(os.Environ(), e.extraEnv...)
+	}
+	return cmd
+}
+
+// runtime runs cove-runc and returns its combined output. Output goes
+// through a file: a detached container inherits it and would hold a pipe.
+func (e *env) runtime(args ...string) (string, error) {
+	cmd := e.command(args...)
+	out, err := os.CreateTemp("", "cove-esc-out-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = runTimeout(cmd, 30*time.Second)
+	b, _ := os.ReadFile(out.Name())
+	return string(b), err
+}
+
+// mustRuntime runs cove-runc and fails the test on error.
+func (e *env) mustRuntime(args ...string) string {
+	e.t.Helper()
+	out, err := e.runtime(args...)
+	if err != nil {
+		e.t.Fatalf("cove-runc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// run runs the bundle in the foreground; it returns stdout, stderr and the
+// exit code (-1 when cove-runc could not run at all).
+func (e *env) run(id string, extra ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := e.command(append(append([]string{"run", "--bundle", e.bundle}, extra...), id)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := runTimeout(cmd, 30*time.Second)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run %s: %v\n%s", id, err, stderr.String())
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// mustRun runs the bundle and fails unless it exits 0; it returns stdout.
+func (e *env) mustRun(id string) string {
+	e.t.Helper()
+	out, errOut, code := e.run(id)
+	if code != 0 {
+		e.t.Fatalf("run %s: exit %d\nstdout: %s\nstderr: %s", id, code, out, errOut)
+	}
+	return out
+}
+
+// start creates and starts a detached container and returns its init pid.
+func (e *env) start(id string) int {
+	e.t.Helper()
+	e.mustRuntime("create", "--bundle", e.bundle, id)
+	e.mustRuntime("start", id)
+	return e.pid(id)
+}
+
+// pid returns the container's init pid from cove-runc state.
+func (e *env) pid(id string) int {
+	e.t.Helper()
+	out := e.mustRuntime("state", id)
+	var st specs.State
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatalf("state %s: %v\n%s", id, err, out)
+	}
+	return st.Pid
+}
+
+func runTimeout(cmd *exec.Cmd, d time.Duration) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		cmd.WaitDelay = time.Second
+		<-done
+		return fmt.Errorf("timed out after %s", d)
+	}
+}
+
+// sh is a shell command line as process args.
+func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
+
+// hashFile returns the hex sha256 of a file.
+func hashFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// resolverModes runs f with cove-runc as it is and with openat2 failing
+// ENOSYS, so that both path resolvers of internal/pathrs meet the attack.
+func resolverModes(t *testing.T, f func(t *testing.T, noOpenat2 bool)) {
+	for _, mode := range []struct {
+		name string
+		off  bool
+	}{{"openat2", false}, {"fallback", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			needRoot(t)
+			if mode.off {
+				out, _ := exec.Command(helperBin, "noopenat2", helperBin, "probe-openat2").CombinedOutput()
+				if strings.TrimSpace(string(out)) != "ENOSYS" {
+					t.Fatalf("openat2 filter does not work: %s", out)
+				}
+			}
+			f(t, mode.off)
+		})
+	}
+}
+
+// waitFor polls cond every 20ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// hostMounts returns the mount points in the test process's mount table at
+// or under dir.
+func hostMounts(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// listTree returns every path under dir, relative, sorted by the walk.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
