@@ -92,6 +92,12 @@ func run(args []string) int {
 		return 1
 	}
 	code, err := cmd.run(g, rest[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		// VERB --help succeeds, as with runc: Podman probes
+		// `checkpoint --help` to decide whether a runtime can checkpoint.
+		fmt.Printf("usage: cove-runc %s\n", cmd.usage)
+		return 0
+	}
 	if err != nil {
 		g.fail(err)
 		if code <= 0 {
@@ -162,9 +168,6 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, fmt.Errorf("%s: see cove-runc --help", fs.Name())
-			}
 			return nil, fmt.Errorf("%s: %w", fs.Name(), err)
 		}
 		rest := fs.Args()

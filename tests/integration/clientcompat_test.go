@@ -6,6 +6,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,4 +88,27 @@ func TestCCLongStatePath(t *testing.T) {
 		t.Errorf("pid %d not alive after start", pid)
 	}
 	e.mustRuntime("delete", "--force", id)
+}
+
+// Podman decides whether a runtime can checkpoint by running
+// `RUNTIME checkpoint --help` and checking that it exits 0; runc's
+// `VERB --help` does. cove-runc exited 1, so `podman container checkpoint`
+// refused with "configured runtime does not support checkpoint/restore".
+func TestCCVerbHelp(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	for _, verb := range []string{"create", "start", "run", "state", "kill", "delete", "list", "ps", "exec",
+		"pause", "resume", "update", "events", "features", "checkpoint", "restore", "spec"} {
+		for _, flag := range []string{"--help", "-h"} {
+			cmd := exec.Command(runtimeBin, "--root", root, verb, flag)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), verb) {
+				t.Errorf("cove-runc %s %s: %v: %s", verb, flag, err, out)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("--help left %d entries in the root and working directory", len(entries))
+	}
 }
