@@ -1,0 +1,208 @@
+package clients
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	podmanBin = "/usr/bin/podman"
+	conmonBin = "/usr/bin/conmon"
+	// criuWrapper is CRIU 4.1.1 as .ci/criu.sh installs it; Debian
+	// bookworm's criu 3.17 fails on this kernel.
+	criuWrapper = "/usr/local/sbin/cove-criu"
+)
+
+// podmanClient is podman with private storage, run and tmp dirs under dir,
+// cgroupfs (no systemd here), file events, and a private runtime root
+// for the runtime at path. PATH starts with a directory whose criu is
+// CRIU 4.1.1 when installed, for podman's and the runtime's criu lookups.
+func podmanClient(t *testing.T, dir, runtime, runtimeRoot string) *client {
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	if _, err := os.Stat(criuWrapper); err == nil {
+		os.Symlink(criuWrapper, filepath.Join(bin, "criu"))
+	}
+	argv := []string{podmanBin,
+		"--root", filepath.Join(dir, "storage"),
+		"--runroot", filepath.Join(dir, "run"),
+		"--tmpdir", filepath.Join(dir, "tmp"),
+		"--storage-driver", "overlay",
+		"--cgroup-manager", "cgroupfs",
+		"--events-backend", "file",
+	}
+	if runtime != "" {
+		argv = append(argv, "--runtime", runtime, "--runtime-flag", "root="+runtimeRoot)
+	}
+	return &client{t: t, argv: argv, timeout: time.Minute,
+		env: []string{"PATH=" + bin + ":" + os.Getenv("PATH")}}
+}
+
+// podmanRunFlags are what `podman run` needs here: the hard RLIMIT_NOFILE
+// is 20000 and root cannot raise it to podman's default, and no network
+// (podman's default bridge would add iptables rules).
+var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "none"}
+
+// TestPodman runs busybox through podman and conmon with --runtime runc and
+// with --runtime cove-runc: run --rm with output and exit code; run -d,
+// exec, logs, pause/unpause (checked in the freezer), stats, checkpoint and
+// restore of a running counter (it keeps counting), stop, rm.
+func TestPodman(t *testing.T) {
+	needBins(t, podmanBin, conmonBin)
+	dir := t.TempDir()
+	podman := podmanClient(t, dir, "", "")
+	podman.must("import", image.rootfsTar, "cli-busybox")
+	t.Cleanup(func() {
+		runCmd(podman.env, time.Minute, append(podman.argv, "rm", "-af", "-t", "0")...)
+		// podman leaves overlay mounts of its storage behind at times.
+		exec.Command("umount", "-R", filepath.Join(dir, "storage", "overlay")).Run()
+	})
+	for _, rt := range runtimes() {
+		t.Run(rt.name, func(t *testing.T) {
+			p := podmanClient(t, dir, rt.path, filepath.Join(dir, "runtime-root-"+rt.name))
+			p.missing = new([]string)
+			podmanScenario(t, p, rt.name)
+		})
+	}
+}
+
+func podmanScenario(t *testing.T, podman *client, name string) {
+	defer podman.done()
+	id := "cli-podman-" + name
+	t.Cleanup(func() { runCmd(podman.env, time.Minute, append(podman.argv, "rm", "-f", "-t", "0", id, id+"-rm")...) })
+	run := func(args ...string) []string {
+		return append(append([]string{"run"}, podmanRunFlags...), args...)
+	}
+
+	r := podman.run(run("--rm", "--name", id+"-rm", "cli-busybox", "sh", "-c", "echo hello from pid $$; exit 7")...)
+	if r.code != 7 || strings.TrimSpace(r.out) != "hello from pid 1" {
+		t.Errorf("podman run --rm: want exit 7 and only the greeting, got %v", r)
+	}
+
+	// A counter: it prints and stores its count, and exits 0 on SIGTERM.
+	podman.must(run("-d", "--name", id, "cli-busybox", "sh", "-c",
+		"trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo $i > /tmp/n; i=$((i+1)); sleep 0.1; done")...)
+	pid := podmanPid(t, podman, id)
+
+	if out, ok := podman.check("exec", id, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline"); ok {
+		if !strings.Contains(out, "exec-ok") || !strings.Contains(out, "tick") {
+			t.Errorf("podman exec: want exec-ok and pid 1's command line, got %q", out)
+		}
+	}
+	if r := podman.run("exec", id, "sh", "-c", "exit 4"); r.code != 4 {
+		t.Errorf("podman exec exit code: want 4, got %v", r)
+	}
+	waitFor(5*time.Second, func() bool { return strings.Contains(podman.run("logs", id).out, "tick 1") })
+	if out := podman.must("logs", id); !strings.HasPrefix(out, "tick 0\ntick 1\n") {
+		t.Errorf("podman logs: want the counter's output from tick 0, got %q", firstLine(out))
+	}
+
+	if _, ok := podman.check("pause", id); ok {
+		if st := podmanStatus(podman, id); st != "paused" {
+			t.Errorf("after pause: %s, want paused", st)
+		}
+		if v, err := cgroupFile(pid, "freezer", "freezer.state"); err != nil || v != "FROZEN" {
+			t.Errorf("after pause: freezer.state %q (%v), want FROZEN", v, err)
+		}
+		if _, ok := podman.check("unpause", id); ok {
+			if st := podmanStatus(podman, id); st != "running" {
+				t.Errorf("after unpause: %s, want running", st)
+			}
+			if v, err := cgroupFile(pid, "freezer", "freezer.state"); err != nil || v != "THAWED" {
+				t.Errorf("after unpause: freezer.state %q (%v), want THAWED", v, err)
+			}
+		}
+	}
+
+	if out, ok := podman.check("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", id); ok {
+		f := strings.Fields(out)
+		if len(f) < 3 || f[0] != id || f[1] == "0" || f[1] == "--" {
+			t.Errorf("podman stats: want the name and a pid count, got %q", out)
+		}
+	}
+
+	podmanCheckpoint(t, podman, id)
+
+	podman.must("stop", id)
+	if st := podmanStatus(podman, id); st != "exited" {
+		t.Errorf("after stop: %s, want exited", st)
+	}
+	if code := strings.TrimSpace(podman.must("inspect", "-f", "{{.State.ExitCode}}", id)); code != "0" {
+		t.Errorf("after stop: exit code %s, want 0 (the TERM trap)", code)
+	}
+	if out := podman.must("logs", id); !strings.Contains(out, "bye") {
+		t.Errorf("podman logs after stop: no bye from the TERM trap")
+	}
+	podman.must("rm", id)
+	if r := podman.run("inspect", id); r.code == 0 {
+		t.Errorf("container %s still there after rm", id)
+	}
+}
+
+// podmanCheckpoint checkpoints the running counter, restores it, and
+// checks that it continues from where it was.
+func podmanCheckpoint(t *testing.T, podman *client, id string) {
+	t.Helper()
+	if _, err := os.Stat(criuWrapper); err != nil {
+		t.Logf("checkpoint/restore not tried: %s missing (.ci/criu.sh installs CRIU 4.1.1)", criuWrapper)
+		return
+	}
+	if _, ok := podman.check("container", "checkpoint", id); !ok {
+		return
+	}
+	if st := podmanStatus(podman, id); st != "exited" {
+		t.Errorf("after checkpoint: %s, want exited", st)
+	}
+	before := podmanCount(t, podman, id, false)
+	if _, ok := podman.check("container", "restore", id); !ok {
+		return
+	}
+	if st := podmanStatus(podman, id); st != "running" {
+		t.Errorf("after restore: %s, want running", st)
+	}
+	n := podmanCount(t, podman, id, true)
+	if n < before {
+		t.Errorf("after restore the counter is at %d, below %d at checkpoint: it restarted", n, before)
+	}
+	if !waitFor(5*time.Second, func() bool { return podmanCount(t, podman, id, true) > n }) {
+		t.Errorf("restored counter does not count on from %d", n)
+	}
+}
+
+// podmanCount is the counter's last value: from /tmp/n through exec when
+// the container runs, else from its last "tick N" in the logs.
+func podmanCount(t *testing.T, podman *client, id string, running bool) int {
+	t.Helper()
+	var s string
+	if running {
+		s = strings.TrimSpace(runCmd(podman.env, 30*time.Second, append(podman.argv, "exec", id, "cat", "/tmp/n")...).out)
+	} else {
+		lines := strings.Split(strings.TrimSpace(runCmd(podman.env, 30*time.Second, append(podman.argv, "logs", id)...).out), "\n")
+		s = strings.TrimPrefix(lines[len(lines)-1], "tick ")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("counter of %s: %q", id, s)
+	}
+	return n
+}
+
+func podmanStatus(podman *client, id string) string {
+	r := runCmd(podman.env, 30*time.Second, append(podman.argv, "inspect", "-f", "{{.State.Status}}", id)...)
+	return strings.TrimSpace(r.out)
+}
+
+func podmanPid(t *testing.T, podman *client, id string) int {
+	t.Helper()
+	r := runCmd(podman.env, 30*time.Second, append(podman.argv, "inspect", "-f", "{{.State.Pid}}", id)...)
+	pid, err := strconv.Atoi(strings.TrimSpace(r.out))
+	if err != nil || pid <= 0 {
+		t.Fatalf("podman inspect pid of %s: %v", id, r)
+	}
+	return pid
+}
