@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,8 +59,11 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: cove-runc [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND ...")
 	fmt.Fprintln(w, "\ncove-runc is an OCI runtime with runc's command line.\n\ncommands:")
-	for _, name := range []string{"create", "start", "run", "exec", "state", "kill", "delete", "list", "spec"} {
-		fmt.Fprintln(w, "  "+commands[name].usage)
+	for _, name := range []string{"create", "start", "run", "exec", "state", "kill", "delete", "list",
+		"ps", "pause", "resume", "update", "events", "checkpoint", "restore", "features", "spec"} {
+		if c, ok := commands[name]; ok && !strings.Contains(c.usage, "not implemented") {
+			fmt.Fprintln(w, "  "+c.usage)
+		}
 	}
 }
 

@@ -124,12 +124,7 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if m := res.Memory; m != nil && m.Limit != nil && *m.Limit == -1 && m.Swap == nil {
-		// As runc: unlimited memory without a swap value means unlimited swap too.
-		mem, r2 := *m, *res
-		mem.Swap, r2.Memory = m.Limit, &mem
-		res = &r2
-	}
+	res = completeMemory(res, s.Spec)
 	if err := cg.Update(res); err != nil {
 		return fmt.Errorf("update container %q: %w", id, err)
 	}
@@ -145,6 +140,29 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	}
 	r.debug("container updated", "id", id)
 	return nil
+}
+
+// completeMemory fills in the memory values the cgroup needs beside the
+// ones given, as runc does by merging into the saved config: unlimited
+// memory without a swap value means unlimited swap too, and a swap value
+// without a memory limit is applied with the saved limit (cgroup2 stores
+// swap apart from memory, so it needs both).
+func completeMemory(res *specs.LinuxResources, saved *specs.Spec) *specs.LinuxResources {
+	m := res.Memory
+	if m == nil {
+		return res
+	}
+	mem, r2 := *m, *res
+	r2.Memory = &mem
+	switch {
+	case m.Limit != nil && *m.Limit == -1 && m.Swap == nil:
+		mem.Swap = m.Limit
+	case m.Swap != nil && *m.Swap != -1 && (m.Limit == nil || *m.Limit == 0):
+		if saved.Linux != nil && saved.Linux.Resources != nil && saved.Linux.Resources.Memory != nil {
+			mem.Limit = saved.Linux.Resources.Memory.Limit
+		}
+	}
+	return &r2
 }
 
 // CheckResources refuses values no cgroup accepts, naming the field:

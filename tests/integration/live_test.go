@@ -279,6 +279,19 @@ func TestLiveUpdate(t *testing.T) {
 		t.Errorf("saved after JSON updates: pids %d memory %d cpus %q", *res.Pids.Limit, *res.Memory.Limit, res.CPU.Cpus)
 	}
 
+	// Swap alone: applied against the saved memory limit (192 MiB).
+	e.mustRuntime("update", "--memory-swap", "300m", id)
+	if pureV2() {
+		mem := containerCgroup(t, pid, "memory")
+		if _, err := os.Stat(filepath.Join(mem, "memory.swap.max")); err == nil {
+			if got := readTrim(t, filepath.Join(mem, "memory.swap.max")); got != strconv.Itoa((300-192)<<20) {
+				t.Errorf("memory.swap.max %s, want %d", got, (300-192)<<20)
+			}
+		}
+	} else if got := liveCgroupFiles(t, pid)["swap"]; got != strconv.Itoa(300<<20) {
+		t.Errorf("memory.memsw.limit_in_bytes %s, want %d", got, 300<<20)
+	}
+
 	// Bad input: a clear error naming what is wrong, nothing changed.
 	before := liveCgroupFiles(t, pid)
 	_, stateBefore := savedResources(t, e, id)
