@@ -401,7 +401,7 @@ func TestLiveEventsStats(t *testing.T) {
 		t.Errorf("cpu usage total 0")
 	}
 	// runc's field names, as containerd's shim decodes them.
-	for _, key := range []string{`"cpu":{"usage":{`, `"throttling":`, `"memory":{`, `"kernel":`, `"pids":{"current":`, `"blkio":`, `"hugetlb":`} {
+	for _, key := range []string{`"cpu":{"usage":{`, `"throttling":`, `"cpuset":{`, `"memory":{`, `"kernel":`, `"pids":{"current":`, `"blkio":`, `"hugetlb":`} {
 		if !strings.Contains(out, key) {
 			t.Errorf("stats JSON lacks %s", key)
 		}

@@ -120,6 +120,9 @@ func TestStats(t *testing.T) {
 	if s.CPU.Usage.Total == 0 {
 		t.Errorf("cpu usage total 0 after a busy loop")
 	}
+	if _, _, err := m.controller("cpuset", "cpuset"); err == nil && len(s.CPUSet.CPUs) == 0 {
+		t.Errorf("cpuset cpus empty")
+	}
 	if len(s.Memory.Raw) == 0 {
 		t.Errorf("memory raw stats empty")
 	}

@@ -5,6 +5,7 @@ package cgroups
 // and Podman decode.
 type Stats struct {
 	CPU     CPUStats               `json:"cpu"`
+	CPUSet  CPUSetStats            `json:"cpuset"`
 	Memory  MemoryStats            `json:"memory"`
 	Pids    PidsStats              `json:"pids"`
 	Blkio   BlkioStats             `json:"blkio"`
@@ -79,4 +80,20 @@ type HugetlbStat struct {
 	Usage   uint64 `json:"usage,omitempty"`
 	Max     uint64 `json:"max,omitempty"`
 	Failcnt uint64 `json:"failcnt"`
+}
+
+// CPUSetStats is the cgroup's cpuset configuration (the v1 flags stay zero
+// on cgroup2).
+type CPUSetStats struct {
+	CPUs                  []uint16 `json:"cpus,omitempty"`
+	CPUExclusive          uint64   `json:"cpu_exclusive"`
+	Mems                  []uint16 `json:"mems,omitempty"`
+	MemHardwall           uint64   `json:"mem_hardwall"`
+	MemExclusive          uint64   `json:"mem_exclusive"`
+	MemoryMigrate         uint64   `json:"memory_migrate"`
+	MemorySpreadPage      uint64   `json:"memory_spread_page"`
+	MemorySpreadSlab      uint64   `json:"memory_spread_slab"`
+	MemoryPressure        uint64   `json:"memory_pressure"`
+	SchedLoadBalance      uint64   `json:"sched_load_balance"`
+	SchedRelaxDomainLevel int64    `json:"sched_relax_domain_level"`
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,7 +21,7 @@ const clockTicks = 100
 // should be there is an error.
 func (m *manager) Stats() (*Stats, error) {
 	s := &Stats{Hugetlb: map[string]HugetlbStat{}}
-	for _, f := range []func(*Stats) error{m.cpuStats, m.memoryStats, m.pidsStats, m.blkioStats, m.hugetlbStats} {
+	for _, f := range []func(*Stats) error{m.cpuStats, m.cpusetStats, m.memoryStats, m.pidsStats, m.blkioStats, m.hugetlbStats} {
 		if err := f(s); err != nil {
 			return nil, err
 		}
@@ -155,6 +157,66 @@ func (m *manager) cpuStats(s *Stats) error {
 	c.Usage.Total = st["usage_usec"] * 1000
 	c.Usage.User = st["user_usec"] * 1000
 	c.Usage.Kernel = st["system_usec"] * 1000
+	return nil
+}
+
+// listUint16 renders a cpuset list file as sorted numbers.
+func listUint16(dir, file string) ([]uint16, error) {
+	s, err := readFile(dir, file)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && s == "") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	set, err := ParseList(s)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s/%s: %w", dir, file, err)
+	}
+	out := make([]uint16, 0, len(set))
+	for _, n := range slices.Sorted(maps.Keys(set)) {
+		out = append(out, uint16(n))
+	}
+	return out, nil
+}
+
+func (m *manager) cpusetStats(s *Stats) error {
+	d, v2 := m.statDir("cpuset", "cpuset")
+	if d == "" {
+		return nil
+	}
+	c := &s.CPUSet
+	var err error
+	suffix := ""
+	if v2 {
+		suffix = ".effective"
+	}
+	if c.CPUs, err = listUint16(d, "cpuset.cpus"+suffix); err != nil {
+		return err
+	}
+	if c.Mems, err = listUint16(d, "cpuset.mems"+suffix); err != nil {
+		return err
+	}
+	if v2 {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		p    *uint64
+	}{
+		{"cpu_exclusive", &c.CPUExclusive}, {"mem_hardwall", &c.MemHardwall}, {"mem_exclusive", &c.MemExclusive},
+		{"memory_migrate", &c.MemoryMigrate}, {"memory_spread_page", &c.MemorySpreadPage},
+		{"memory_spread_slab", &c.MemorySpreadSlab}, {"memory_pressure", &c.MemoryPressure},
+		{"sched_load_balance", &c.SchedLoadBalance},
+	} {
+		if *f.p, err = readUint(d, "cpuset."+f.name); err != nil {
+			return err
+		}
+	}
+	lvl, err := readFile(d, "cpuset.sched_relax_domain_level")
+	if err == nil {
+		c.SchedRelaxDomainLevel, _ = strconv.ParseInt(lvl, 10, 64)
+	}
 	return nil
 }
 
