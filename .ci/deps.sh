@@ -17,6 +17,7 @@ PACKAGES=(
 	qemu-system-x86 linux-image-cloud-amd64 cpio   # tests/cgroupv2 (pure v2 VM)
 	iproute2                          # network namespaces in tests
 	containerd podman docker.io       # tests/clients: real engines driving cove-runc (pull conmon, docker-proxy)
+	btrfs-progs                       # internal/engine/snapshot: mkfs.btrfs for the btrfs driver tests
 )
 # Go is not in this list: Debian bookworm ships Go 1.19 and cove needs the
 # version in go.mod. Install it from https://go.dev/dl/ (see README).
