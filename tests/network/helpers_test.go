@@ -113,7 +113,7 @@ func newNS(t testing.TB, name string) string {
 		panic(err) // this thread is in the wrong namespace; LockOSThread makes it die with us
 	}
 	t.Cleanup(func() {
-		if err := netns.DeleteNamed(name); err != nil {
+		if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
@@ -356,4 +356,9 @@ func (e *env) attach(id string, o network.AttachOptions) (string, *network.Attac
 		e.t.Fatalf("attach %s: %v", id, err)
 	}
 	return ns, a
+}
+
+func runOut(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
 }

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,10 @@ func (m *Manager) ensureNetwork(st *state, n *Network) error {
 	if err != nil {
 		la := netlink.NewLinkAttrs()
 		la.Name, la.MTU = n.Bridge, n.MTU
+		// A fixed address: a bridge otherwise takes the lowest of its ports'
+		// and changes it when that port goes, leaving stale ARP entries for
+		// the gateway in every container.
+		la.HardwareAddr = bridgeMAC(n.ID)
 		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", n.Bridge, err)
 		}
@@ -275,4 +280,14 @@ func LoopbackUp(nsPath string) error {
 		return fmt.Errorf("lo up in %s: %w", nsPath, err)
 	}
 	return nil
+}
+
+// bridgeMAC derives a locally administered unicast address from a network id.
+func bridgeMAC(id string) net.HardwareAddr {
+	b, err := hex.DecodeString(id[:12])
+	if err != nil || len(b) != 6 {
+		b = []byte{0, 0xc0, 0xe0, 0, 0, 1}
+	}
+	b[0] = b[0]&0xfc | 0x02
+	return net.HardwareAddr(b)
 }

@@ -1,0 +1,65 @@
+package networktest
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"cove/internal/engine/network"
+)
+
+// TestMain restores the host's forwarding sysctls after the tests (the
+// library turns them on, as any container engine does), and runs the
+// child-process role used by the concurrency and crash tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("COVET_CHILD") != "" {
+		os.Exit(child())
+	}
+	keys := []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"}
+	saved := map[string][]byte{}
+	for _, k := range keys {
+		if b, err := os.ReadFile(k); err == nil {
+			saved[k] = b
+		}
+	}
+	code := m.Run()
+	for k, v := range saved {
+		os.WriteFile(k, v, 0o644)
+	}
+	os.Exit(code)
+}
+
+// child attaches one container in a separate process: COVET_CHILD=attach
+// prints the address; COVET_CHILD=crash-STEP kills itself with SIGKILL
+// right after Attach's step STEP, as a crash of `cove run` would.
+func child() int {
+	role := os.Getenv("COVET_CHILD")
+	var opts []network.Option
+	opts = append(opts, network.WithPrefix(prefix), network.WithTable(table), network.WithDefaultSubnet(defaultSubnet))
+	if step, ok := strings.CutPrefix(role, "crash-"); ok {
+		opts = append(opts, network.WithStepHook(func(s string) error {
+			if s == step {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+			return nil
+		}))
+	}
+	m, err := network.Open(os.Getenv("COVET_DIR"), opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	o := network.AttachOptions{ContainerID: os.Getenv("COVET_ID"), NetNSPath: os.Getenv("COVET_NS"), Network: os.Getenv("COVET_NET")}
+	if os.Getenv("COVET_PORT") != "" {
+		o.Ports = []network.PortMapping{{HostPort: 18500, ContainerPort: 80}}
+	}
+	a, err := m.Attach(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(a.IP)
+	return 0
+}
