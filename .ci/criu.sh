@@ -1,14 +1,17 @@
 #!/bin/bash
-# Install CRIU 4.1.1 from Debian trixie beside the system, as root, for
-# cove-runc checkpoint/restore. Idempotent: does nothing when it is installed
-# and `criu check` passes.
+# Install CRIU >= 4.2 from Debian forky (testing) beside the system, as root,
+# for cove-runc checkpoint/restore. Idempotent: does nothing when it is
+# installed and `criu check` passes.
 #
 # Why: bookworm's criu 3.17 (package criu) fails on newer kernels (vDSO
-# layout); trixie's 4.1.1 works. Its libraries (trixie's libc6 and friends)
-# must not replace bookworm's, so the packages are only unpacked
-# (`dpkg -x`) into $PREFIX and criu runs through that prefix's dynamic
-# loader. Nothing of the system's apt state is touched: a private sources
-# list, lists and cache live in a temporary directory.
+# layout). trixie's 4.1.1 checkpoints plain processes but cannot dump any
+# TCP socket on Linux 6.18: getsockopt(SO_PASSCRED/SO_PASSSEC) on an inet
+# socket returns EOPNOTSUPP there, and 4.1.1 treats that as fatal. forky's
+# 4.2.1 handles it. Its libraries (forky's libc6 and friends) must not
+# replace bookworm's, so the packages are only unpacked (`dpkg -x`) into
+# $PREFIX and criu runs through that prefix's dynamic loader. Nothing of the
+# system's apt state is touched: a private sources list, lists and cache live
+# in a temporary directory.
 #
 #   sudo .ci/criu.sh            # install into /opt/cove-criu + /usr/local/sbin/cove-criu
 #   .ci/criu.sh --check         # exit 0 when the wrapper works
@@ -19,17 +22,17 @@ set -euo pipefail
 
 PREFIX=${COVE_CRIU_PREFIX:-/opt/cove-criu}
 WRAPPER=${COVE_CRIU_WRAPPER:-/usr/local/sbin/cove-criu}
-SUITE=trixie
-VERSION=4.1.1
-# criu's run-time closure in trixie (apt-cache depends --recurse, without
-# recommends); checked below by running criu, so a missing one fails loudly.
-PKGS=(criu libcompel1 libc6 libgcc-s1 gcc-14-base libbsd0 libmd0 libgnutls30t64
-	libhogweed6t64 libnettle8t64 libgmp10 libidn2-0 libunistring5 libp11-kit0 libffi8
-	libtasn1-6 libnet1 libnftables1 libnftnl11 libmnl0 libjansson4 libxtables12
-	libnl-3-200 libprotobuf-c1 libuuid1)
+SUITE=${COVE_CRIU_SUITE:-forky}
+MIN_VERSION=4.2.0
+
+# version prints criu's version ("4.2.1") through the wrapper.
+version() { "$WRAPPER" --version 2>/dev/null | sed -n 's/^Version: *//p'; }
 
 works() {
-	[[ -x $WRAPPER ]] && "$WRAPPER" --version 2>/dev/null | grep -q "Version: $VERSION" &&
+	local v
+	[[ -x $WRAPPER ]] || return 1
+	v=$(version)
+	[[ -n $v && $(printf '%s\n%s\n' "$MIN_VERSION" "$v" | sort -V | head -1) == "$MIN_VERSION" ]] &&
 		"$WRAPPER" check >/dev/null 2>&1
 }
 
@@ -65,14 +68,13 @@ EOF
 apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/etc"
 	-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
 	-o Dir::State::Status=/dev/null -o APT::Architecture=amd64 -o APT::Sandbox::User=root)
-echo "criu.sh: fetching criu $VERSION from $mirror $SUITE" >&2
+echo "criu.sh: fetching criu from $mirror $SUITE" >&2
 apt-get "${apt_opts[@]}" -qq update
-(cd "$tmp/debs" && apt-get "${apt_opts[@]}" -qq download "${PKGS[@]}")
-got=("$tmp/debs"/criu_*.deb)
-if [[ ${got[0]} != "$tmp/debs/criu_$VERSION-"* ]]; then
-	echo "criu.sh: $SUITE does not have criu $VERSION (got ${got[0]##*/})" >&2
-	exit 1
-fi
+# criu's run-time closure in that suite, without recommends; checked below
+# by running criu, so a missing library fails loudly.
+mapfile -t pkgs < <(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests \
+	--no-conflicts --no-breaks --no-replaces --no-enhances --no-pre-depends criu | grep -v '^[ <]' | sort -u)
+(cd "$tmp/debs" && apt-get "${apt_opts[@]}" -qq download "${pkgs[@]}")
 
 # Unpack next to the old prefix, then swap, so a failed run leaves the old one.
 rm -rf "$PREFIX.new"
@@ -89,14 +91,15 @@ lib=$PREFIX/usr/lib/x86_64-linux-gnu
 mkdir -p "$(dirname "$WRAPPER")"
 cat >"$WRAPPER.tmp" <<EOF
 #!/bin/sh
-# CRIU $VERSION from Debian $SUITE, run with its own libraries (.ci/criu.sh).
+# CRIU from Debian $SUITE, run with its own libraries (.ci/criu.sh).
 exec $lib/ld-linux-x86-64.so.2 --library-path $lib $PREFIX/usr/sbin/criu "\$@"
 EOF
 chmod 755 "$WRAPPER.tmp"
 mv "$WRAPPER.tmp" "$WRAPPER"
 
-if ! "$WRAPPER" check; then
-	echo "criu.sh: $WRAPPER check failed" >&2
+if ! works; then
+	echo "criu.sh: $WRAPPER (version $(version)) does not work: need >= $MIN_VERSION and a passing criu check" >&2
+	"$WRAPPER" check >&2 || true
 	exit 1
 fi
-echo "criu.sh: $("$WRAPPER" --version | head -1) at $WRAPPER" >&2
+echo "criu.sh: criu $(version) at $WRAPPER" >&2
