@@ -178,7 +178,13 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			if err := removeAllAt(pfd, base); err != nil {
 				return a.errf(hdr, "replace", err)
 			}
-			a.dropDirs()
+			if typ := st.Mode & unix.S_IFMT; typ == unix.S_IFDIR || typ == unix.S_IFLNK {
+				// Cached paths may have gone through it.
+				a.dropDirs()
+				if pfd, err = a.parent(dir); err != nil {
+					return a.errf(hdr, "parent directory", err)
+				}
+			}
 		}
 	} else if err != unix.ENOENT {
 		return a.errf(hdr, "stat", err)

@@ -83,12 +83,23 @@ func TestApplyBasic(t *testing.T) {
 		hardlink("etc/hosts2", "etc/hosts"),
 		ent{name: "fifo", typ: tar.TypeFifo, mode: 0o600},
 		ent{name: "sock", typ: tar.TypeReg, mode: 0o140755},
+		file("etc/dup", "first"), file("etc/dup", "second"), // a later entry replaces
+		symlink("etc/l", "x"), file("etc/l/y", "through"), file("etc/l", "plain"),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := int64(len("127.0.0.1 localhost\n") + len("#!/bin/false\n") + 1); n != want {
+	if want := int64(len("127.0.0.1 localhost\n") + len("#!/bin/false\n") + 1 + 5 + 6 + 7 + 5); n != want {
 		t.Errorf("size %d, want %d", n, want)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/dup")); got != "second" {
+		t.Errorf("replaced file %q", got)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/l")); got != "plain" {
+		t.Errorf("symlink replaced by a file: %q", got)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/x/y")); got != "through" {
+		t.Errorf("file through a relative symlink: %q", got)
 	}
 	if got := readFile(t, filepath.Join(root, "etc/hosts2")); got != "127.0.0.1 localhost\n" {
 		t.Errorf("hard link content %q", got)
