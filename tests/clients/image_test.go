@@ -15,8 +15,12 @@ import (
 	"time"
 )
 
-// imageName is the busybox image every scenario imports.
-const imageName = "docker.io/library/cli-busybox:latest"
+// imageName is the busybox image every scenario imports; pauseImage is
+// the same root with `sleep` as its command, a pod sandbox for CRI.
+const (
+	imageName  = "docker.io/library/cli-busybox:latest"
+	pauseImage = "docker.io/library/cli-pause:latest"
+)
 
 // testImage is a busybox image built from the host's busybox-static, in
 // two forms: a plain root filesystem tar (podman import) and a Docker
@@ -110,40 +114,51 @@ func rootfsLayer() ([]byte, error) {
 }
 
 // dockerArchive wraps one uncompressed layer in the `docker save` format:
-// manifest.json, the image config named by its digest, and the layer.
+// manifest.json, and per image (imageName, pauseImage) a config named by
+// its digest, sharing the layer.
 func dockerArchive(layer []byte) ([]byte, error) {
 	diffID := sha256.Sum256(layer)
-	cfg := map[string]any{
-		"architecture": "amd64",
-		"os":           "linux",
-		"created":      "2023-11-14T22:13:20Z",
-		"config": map[string]any{
-			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd":        []string{"sh"},
-			"WorkingDir": "/",
-		},
-		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID[:])}},
-		"history": []map[string]string{{"created": "2023-11-14T22:13:20Z", "created_by": "cove tests/clients"}},
-	}
-	cfgJSON, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cfgSum := sha256.Sum256(cfgJSON)
-	cfgName := hex.EncodeToString(cfgSum[:]) + ".json"
 	layerName := hex.EncodeToString(diffID[:]) + "/layer.tar"
-	manifest, err := json.Marshal([]map[string]any{{
-		"Config": cfgName, "RepoTags": []string{strings.TrimPrefix(imageName, "docker.io/library/")}, "Layers": []string{layerName},
-	}})
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
+	type file struct {
 		name string
 		data []byte
-	}{{cfgName, cfgJSON}, {layerName, layer}, {"manifest.json", manifest}} {
+	}
+	files := []file{{layerName, layer}}
+	var manifest []map[string]any
+	for _, im := range []struct {
+		ref string
+		cmd []string
+	}{{imageName, []string{"sh"}}, {pauseImage, []string{"sleep", "2147483647"}}} {
+		cfgJSON, err := json.Marshal(map[string]any{
+			"architecture": "amd64",
+			"os":           "linux",
+			"created":      "2023-11-14T22:13:20Z",
+			"config": map[string]any{
+				"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+				"Cmd":        im.cmd,
+				"WorkingDir": "/",
+			},
+			"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID[:])}},
+			"history": []map[string]string{{"created": "2023-11-14T22:13:20Z", "created_by": "cove tests/clients"}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfgSum := sha256.Sum256(cfgJSON)
+		cfgName := hex.EncodeToString(cfgSum[:]) + ".json"
+		files = append(files, file{cfgName, cfgJSON})
+		manifest = append(manifest, map[string]any{
+			"Config": cfgName, "RepoTags": []string{strings.TrimPrefix(im.ref, "docker.io/library/")}, "Layers": []string{layerName},
+		})
+	}
+	manifestJSON, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, file{"manifest.json", manifestJSON})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
 		if dir := filepath.Dir(f.name); dir != "." {
 			if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 				return nil, err
