@@ -27,13 +27,17 @@ type ImportOptions struct {
 	Progress func(Event)
 }
 
-// Import makes a one-layer image named ref from src: a rootfs directory,
+// Import makes a one-layer image named ref (unnamed if empty) from src: a rootfs directory,
 // or a tarball (plain, gzip or zstd; "-" reads r). The layer is stored
 // uncompressed, so its digest is its diff ID.
 func (s *Store) Import(ctx context.Context, src string, r io.Reader, ref string, o ImportOptions) (*Image, error) {
-	name, err := ParseReference(ref)
-	if err != nil {
-		return nil, err
+	var refs []string
+	if ref != "" {
+		name, err := ParseReference(ref)
+		if err != nil {
+			return nil, err
+		}
+		refs = []string{name.Name()}
 	}
 	unlock, err := s.lockGC(false)
 	if err != nil {
@@ -98,10 +102,11 @@ func (s *Store) Import(ctx context.Context, src string, r io.Reader, ref string,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.register(ctx, mb, MediaTypeOCIManifest, "", []string{name.Name()}, "import "+src, LoadOptions{Progress: o.Progress}); err != nil {
+	names, err := s.register(ctx, mb, MediaTypeOCIManifest, "", refs, "import "+src, LoadOptions{Progress: o.Progress})
+	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", src, err)
 	}
-	return s.Get(name.Name())
+	return s.Get(names[0])
 }
 
 // tarDir writes dir as a tar stream: owners, modes, times, symlinks, hard
