@@ -90,7 +90,7 @@ func newListCommand(use string) *cobra.Command {
 	c := &cobra.Command{
 		Use:   use + " [flags]",
 		Short: "List images",
-		Args:    cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			s, err := openImages()
 			if err != nil {

@@ -22,15 +22,14 @@ func isTerminal(f *os.File) bool {
 // progress renders transfer events: one live line per layer on a
 // terminal, a plain line per state change otherwise, nothing when quiet.
 type progress struct {
-	mu     sync.Mutex
-	w      io.Writer
-	live   bool
-	quiet  bool
-	order  []string
-	lines  map[string]string
-	drawn  int
-	last   time.Time
-	upload string
+	mu    sync.Mutex
+	w     io.Writer
+	live  bool
+	quiet bool
+	order []string
+	lines map[string]string
+	drawn int
+	last  time.Time
 }
 
 func newProgress(w *os.File, quiet bool) *progress {
