@@ -49,7 +49,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				dir := b.TempDir()
 				if drv == DriverBtrfs {
-					dir = btrfsDir(b)
+					dir = btrfsDir(b, "8G") // deleted subvolumes free their space lazily
 				}
 				opts := []Option{WithDriver(drv)}
 				if !sync {

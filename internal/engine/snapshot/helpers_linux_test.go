@@ -61,7 +61,7 @@ func needRoot(t testing.TB) {
 
 // btrfsDir loop-mounts a fresh btrfs filesystem and returns its mount
 // point; it skips when mkfs.btrfs is missing.
-func btrfsDir(t testing.TB) string {
+func btrfsDir(t testing.TB, size string) string {
 	t.Helper()
 	needRoot(t)
 	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
@@ -73,7 +73,7 @@ func btrfsDir(t testing.TB) string {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("truncate", "-s", "1G", img).CombinedOutput(); err != nil {
+	if out, err := exec.Command("truncate", "-s", size, img).CombinedOutput(); err != nil {
 		t.Fatalf("truncate: %v %s", err, out)
 	}
 	if out, err := exec.Command("mkfs.btrfs", "-q", img).CombinedOutput(); err != nil {
@@ -97,7 +97,7 @@ func eachDriver(t *testing.T, fn func(t *testing.T, s *Store)) {
 		t.Run(drv, func(t *testing.T) {
 			dir := t.TempDir()
 			if drv == DriverBtrfs {
-				dir = btrfsDir(t)
+				dir = btrfsDir(t, "1G")
 			}
 			s, err := Open(filepath.Join(dir, "store"), WithDriver(drv), WithoutSync())
 			if err != nil {

@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -356,5 +359,48 @@ func TestMountManyLayers(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(m, "layer")); string(b) != parent || !exists(filepath.Join(m, "manyAa")) {
 		t.Errorf("80-layer mount: layer=%q", b)
 	}
-	_ = time.Second
+}
+
+func TestImplicitParentKeepsLowerMetadata(t *testing.T) {
+	eachDriver(t, func(t *testing.T, s *Store) {
+		var l1 bytes.Buffer
+		tw := tar.NewWriter(&l1)
+		tw.WriteHeader(&tar.Header{Name: "opt/", Typeflag: tar.TypeDir, Mode: 0o710, Uid: 1000, Gid: 1000, ModTime: time.Unix(1e9, 0)})
+		tw.Close()
+		if _, err := s.Unpack(context.Background(), chainID("m1"), "", &l1); err != nil {
+			t.Fatal(err)
+		}
+		unpack(t, s, "m2", "m1", f("opt/new", "n")) // no entry for opt/ itself
+		m := mountActive(t, s, "meta-c", "m2")
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(m, "opt"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != 0o710 || st.Uid != 1000 {
+			t.Errorf("opt mode %o uid %d through the mount, want the lower layer's 0710 uid 1000", st.Mode&0o7777, st.Uid)
+		}
+	})
+}
+
+func TestConcurrentUnpackSameLayer(t *testing.T) {
+	eachDriver(t, func(t *testing.T, s *Store) {
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.Unpack(context.Background(), chainID("same"), "", bigLayer(t))
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		if l, _ := s.List(); len(l) != 1 || len(tmpEntries(t, s)) != 0 {
+			t.Errorf("after concurrent unpacks: %v, tmp %v", l, tmpEntries(t, s))
+		}
+	})
 }
