@@ -25,7 +25,7 @@ PACKAGES=(
 # The runtime's integration tests, run against the static cove-runc.
 INTEGRATION=./tests/integration
 # Whole-run time limit in seconds (build excluded).
-TIMEOUT=${COVE_VM_TIMEOUT:-240}
+TIMEOUT=${COVE_VM_TIMEOUT:-360}
 # Guest memory in MiB.
 MEMORY=${COVE_VM_MEMORY:-512}
 # Kernel modules loaded in the guest (brd: a RAM disk for io.max tests).
@@ -115,7 +115,7 @@ filter=$(cat /run-filter)
 for t in /tests/*.test; do
 	echo "cgroupv2: running $t"
 	s=$(date +%s)
-	(cd /tmp && "$t" -test.v -test.timeout 150s ${filter:+"-test.run=$filter"}) || rc=1
+	(cd /tmp && "$t" -test.v -test.timeout 240s ${filter:+"-test.run=$filter"}) || rc=1
 	echo "cgroupv2: $t took $(($(date +%s) - s)) s"
 done
 echo "COVE_CGROUPV2_RESULT rc=$rc"
