@@ -90,11 +90,6 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 	if err := checkLSM(spec.Process.ApparmorProfile); err != nil {
 		return nil, err
 	}
-	if spec.Linux.Seccomp != nil {
-		// Every engine sends a profile, so refusing would refuse them all.
-		// Until the filter is implemented, say plainly that it is absent.
-		r.warn("linux.seccomp is NOT applied: cove-runc does not implement seccomp yet", "id", o.ID)
-	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" && detached {
 		return nil, errors.New("process.terminal is true: --console-socket is required when the container is detached")
 	}
@@ -147,6 +142,11 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 		req.Stdin, req.Stdout, req.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	ic := initConfig{Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds}
+	if spec.Linux.Seccomp != nil {
+		if ic.Seccomp, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
+			return c, err
+		}
+	}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path != "" {
 			req.Join = append(req.Join, ns)
@@ -231,6 +231,12 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 		}
 		if m.Type == msgReady {
 			break
+		}
+		if m.Type == msgSeccomp {
+			if err := seccompHandoff(p, m, spec.Linux.Seccomp, ic.State); err != nil {
+				return c, err
+			}
+			continue
 		}
 		if m.Type != msgHooks {
 			return c, fmt.Errorf("sync: unexpected message %q", m.Type)

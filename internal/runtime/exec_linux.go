@@ -80,6 +80,14 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 		req.Files = append(req.Files, os.NewFile(uintptr(3+i), "preserved"))
 	}
 	ic := initConfig{Spec: &specs.Spec{Process: p}, Exec: true, PreserveFds: o.PreserveFds}
+	// The container's seccomp profile binds its exec'd processes too.
+	var prof *specs.LinuxSeccomp
+	if s.Spec.Linux != nil && s.Spec.Linux.Seccomp != nil {
+		prof = s.Spec.Linux.Seccomp
+		if ic.Seccomp, err = r.compileSeccomp(prof); err != nil {
+			return -1, err
+		}
+	}
 	c := &container{st: s}
 	if p.Terminal {
 		sock, err := c.consoleSocket(o.ConsoleSocket)
@@ -117,8 +125,17 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 	if err := sp.send(message{Type: msgConfig, Init: raw}); err != nil {
 		return fail(err)
 	}
-	if _, err := sp.expect(msgReady); err != nil {
-		return fail(err)
+	for {
+		m, err := sp.expect(msgReady)
+		if err == nil {
+			break
+		}
+		if m.Type != msgSeccomp {
+			return fail(err)
+		}
+		if err := seccompHandoff(sp, m, prof, s.OCI()); err != nil {
+			return fail(err)
+		}
 	}
 	// The connection closes on execve; an error message means it failed.
 	if _, err := sp.recv(); err != nil && !errors.Is(err, io.EOF) {

@@ -19,6 +19,7 @@ import (
 	"cove/internal/runtime/console"
 	"cove/internal/runtime/hooks"
 	"cove/internal/runtime/rootfs"
+	"cove/internal/runtime/seccomp"
 )
 
 // initConfig is what the runtime sends the init over the sync socket.
@@ -46,6 +47,9 @@ type initConfig struct {
 	// Exec marks a process joining a running container: every namespace
 	// is joined already, so there is no root, hostname or hook to set up.
 	Exec bool `json:"exec,omitempty"`
+	// Seccomp is the compiled linux.seccomp filter, installed right
+	// before or after the process drops its privileges.
+	Seccomp *seccomp.Filter `json:"seccomp,omitempty"`
 }
 
 // LockInitThread must be called from an init function of the main package
@@ -103,7 +107,7 @@ func runInit(sync *os.File) (io.Writer, error) {
 		return err
 	}
 	if c.Exec {
-		return runExec(&c, sync, send)
+		return runExec(&c, sync, dec, send)
 	}
 	if !c.NoNewKeyring {
 		// A keyring of its own: the container must not see or use the
@@ -174,6 +178,12 @@ func runInit(sync *os.File) (io.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Identity and seccomp are final before create returns, as in runc:
+	// a listener fd reaches the runtime while it still talks to us, and
+	// after the filter only start's handshake and execve remain.
+	if err := finishWithSeccomp(&c, sync, dec); err != nil {
+		return nil, err
+	}
 	if err := send(msgReady); err != nil {
 		return nil, err
 	}
@@ -200,16 +210,13 @@ func runInit(sync *os.File) (io.Writer, error) {
 			return errw, fmt.Errorf("startContainer hook: %w", err)
 		}
 	}
-	if err := finishProcess(p, c.PreserveFds); err != nil {
-		return errw, err
-	}
 	err = unix.Exec(path, p.Args, p.Env)
 	return errw, fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
 // runExec finishes a process that joined a running container (exec): its
 // terminal, limits and identity, then execve once the runtime says start.
-func runExec(c *initConfig, sync *os.File, send func(string) error) (io.Writer, error) {
+func runExec(c *initConfig, sync *os.File, dec *json.Decoder, send func(string) error) (io.Writer, error) {
 	p := c.Spec.Process
 	if p.Terminal {
 		if err := setupConsole(c.ConsoleFd, false, p.ConsoleSize); err != nil {
@@ -223,7 +230,7 @@ func runExec(c *initConfig, sync *os.File, send func(string) error) (io.Writer, 
 	if err != nil {
 		return nil, err
 	}
-	if err := finishProcess(p, c.PreserveFds); err != nil {
+	if err := finishWithSeccomp(c, sync, dec); err != nil {
 		return nil, err
 	}
 	if err := send(msgReady); err != nil {
@@ -399,7 +406,8 @@ func lookPath(file string, env []string) (string, error) {
 
 // finishProcess drops to the process's identity: cwd, no_new_privs,
 // capabilities, user and groups, umask, and closes every fd the container
-// must not see. It runs on the init's locked thread right before execve.
+// must not see. It runs on the init's locked thread before the init says
+// it is ready; only the start handshake and execve follow.
 func finishProcess(p *specs.Process, preserveFds int) error {
 	var bnd, eff, perm, inh, amb caps.Set
 	if c := p.Capabilities; c != nil {

@@ -22,6 +22,7 @@ type message struct {
 	Type string          `json:"type"`
 	Pid  int             `json:"pid,omitempty"`
 	Msg  string          `json:"msg,omitempty"`
+	Fd   int             `json:"fd,omitempty"` // msgSeccomp: the listener fd's number in the sender
 	Init json.RawMessage `json:"init,omitempty"`
 }
 

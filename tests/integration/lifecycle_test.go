@@ -262,9 +262,19 @@ func TestDebugLog(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "debug.json")
 	e.mustRuntime("--debug", "--log", logFile, "--log-format", "json", "create", "--bundle", e.bundle, "d1")
 	b, _ := os.ReadFile(logFile)
+	// One JSON object a line; other debug lines (seccomp) may come first.
 	var entry map[string]any
-	if err := json.Unmarshal(b, &entry); err != nil || entry["level"] != "debug" || entry["msg"] != "container created" || entry["id"] != "d1" {
-		t.Errorf("debug log %q (%v)", b, err)
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("debug log line %q: %v", l, err)
+		}
+		if m["msg"] == "container created" {
+			entry = m
+		}
+	}
+	if entry["level"] != "debug" || entry["id"] != "d1" {
+		t.Errorf("debug log %q: no \"container created\" entry for d1", b)
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func exitCode(err error) int {
@@ -36,17 +34,5 @@ func TestJSONLog(t *testing.T) {
 	}
 	if entry["level"] != "error" || !strings.Contains(entry["msg"].(string), "nosuch") || entry["time"] == nil {
 		t.Errorf("log entry %v", entry)
-	}
-}
-
-// TestSeccompNotAppliedIsSaid: until seccomp is implemented, a config that
-// asks for a filter runs, and the runtime says the filter is not applied.
-func TestSeccompNotAppliedIsSaid(t *testing.T) {
-	e := newEnv(t, []string{"true"}, func(s *specs.Spec) {
-		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
-	})
-	out, err := e.runtime("create", "--bundle", e.bundle, "sc1")
-	if err != nil || !strings.Contains(out, "seccomp is NOT applied") {
-		t.Errorf("create with linux.seccomp: %v %q", err, out)
 	}
 }

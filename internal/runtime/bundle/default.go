@@ -6,13 +6,17 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"cove/internal/runtime/seccomp"
 )
 
 // Default returns the config.json `cove-runc spec` writes, shaped like the
 // one `runc spec` writes: sh on a terminal, the usual /proc, /dev, /sys
 // mounts, masked and read-only paths, new pid, network, ipc, uts, mount and
 // cgroup namespaces, capabilities AUDIT_WRITE, KILL and NET_BIND_SERVICE,
-// RLIMIT_NOFILE 1024, noNewPrivileges and a read-only "rootfs".
+// RLIMIT_NOFILE 1024, noNewPrivileges and a read-only "rootfs". Unlike
+// runc it adds a seccomp profile: seccomp.DefaultProfile for those
+// capabilities, equivalent to Docker's default.
 //
 // With rootless it does what `runc spec --rootless` does: a user namespace
 // mapping root to the caller's effective uid and gid, no network namespace,
@@ -91,6 +95,7 @@ func Default(rootless bool) *specs.Spec {
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},
+			Seccomp: seccomp.DefaultProfile(defaultCaps),
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace},
 				{Type: specs.NetworkNamespace},
