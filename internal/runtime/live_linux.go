@@ -125,6 +125,16 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 		return err
 	}
 	res = completeMemory(res, s.Spec)
+	if m := res.Memory; m != nil && m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate && m.Limit != nil && *m.Limit > 0 {
+		// Lowering memory.max below the usage makes cgroup2 OOM-kill.
+		st, err := cg.Stats()
+		if err != nil {
+			return fmt.Errorf("update container %q: memory.checkBeforeUpdate: %w", id, err)
+		}
+		if use := st.Memory.Usage.Usage; use > uint64(*m.Limit) {
+			return fmt.Errorf("update container %q: memory.limit %d is below the current usage %d (memory.checkBeforeUpdate)", id, *m.Limit, use)
+		}
+	}
 	if err := cg.Update(res); err != nil {
 		return fmt.Errorf("update container %q: %w", id, err)
 	}
@@ -167,7 +177,8 @@ func completeMemory(res *specs.LinuxResources, saved *specs.Spec) *specs.LinuxRe
 
 // CheckResources refuses values no cgroup accepts, naming the field:
 // negative limits other than -1 (unlimited), block I/O weights outside
-// 10-1000, and cpusets naming CPUs or memory nodes this machine lacks.
+// 10-1000 (0 means unset), and cpusets naming CPUs or memory nodes this
+// machine lacks.
 func CheckResources(res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
@@ -194,7 +205,8 @@ func CheckResources(res *specs.LinuxResources) error {
 	if p := res.Pids; p != nil {
 		errs = append(errs, neg("pids.limit", p.Limit))
 	}
-	if b := res.BlockIO; b != nil && b.Weight != nil && (*b.Weight < 10 || *b.Weight > 1000) {
+	// 0 is unset: Docker sends "weight": 0 on every update.
+	if b := res.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 && (*b.Weight < 10 || *b.Weight > 1000) {
 		errs = append(errs, fmt.Errorf("blockIO.weight %d: outside 10-1000", *b.Weight))
 	}
 	return errors.Join(errs...)
@@ -228,7 +240,7 @@ func MergeResources(dst, src *specs.LinuxResources) {
 		if m.Limit != nil && *m.Limit == -1 && m.Swap == nil {
 			d.Swap = m.Limit
 		}
-		if m.Reservation != nil {
+		if m.Reservation != nil && *m.Reservation != 0 {
 			d.Reservation = m.Reservation
 		}
 		if m.Swappiness != nil {
@@ -273,10 +285,10 @@ func MergeResources(dst, src *specs.LinuxResources) {
 			dst.BlockIO = &specs.LinuxBlockIO{}
 		}
 		d := dst.BlockIO
-		if b.Weight != nil {
+		if b.Weight != nil && *b.Weight != 0 {
 			d.Weight = b.Weight
 		}
-		if b.LeafWeight != nil {
+		if b.LeafWeight != nil && *b.LeafWeight != 0 {
 			d.LeafWeight = b.LeafWeight
 		}
 		for _, l := range []struct{ d, s *[]specs.LinuxThrottleDevice }{

@@ -313,6 +313,7 @@ func TestLiveUpdate(t *testing.T) {
 		{[]string{"--resources", "-"}, `{"pids":{"limit":12},"cpu":{"cpus":"0-999"}}`, "cpus"},
 		{[]string{"--resources", "-"}, `{"pids":{"limit":12},"memory":{"limit":-9}}`, "memory.limit"},
 		{[]string{"--resources", "-"}, `{"pids":`, "--resources"},
+		{[]string{"--resources", "-"}, `{"pids":{"limit":12},"memory":{"limit":4096,"checkBeforeUpdate":true}}`, "current usage"},
 		{[]string{"--resources", "/nonexistent/res.json"}, "", "--resources"},
 	}
 	if !pureV2() {
