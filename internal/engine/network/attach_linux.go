@@ -63,23 +63,18 @@ func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.Attachments = append(st.Attachments, a)
-	if err := m.save(st, false); err != nil {
-		return nil, err
-	}
+	// Nothing is recorded before the kernel work: the lock is held until
+	// the end, so a crash leaves only a veth and rules no attachment refers
+	// to, which Repair removes. Attachments are written without fsync: the
+	// kernel objects they describe do not survive a reboot either.
 	if err := m.setup(st, n, a, ns); err != nil {
-		terr := m.teardown(a)
-		if i := st.attachment(a.ContainerID, a.Network); i >= 0 {
-			st.remove(i)
-		}
-		serr := m.save(st, true)
-		if terr != nil || serr != nil {
-			return nil, fmt.Errorf("attach %s to %s: %w (rollback: %v %v)", a.ContainerID, n.Name, err, terr, serr)
+		if terr := m.teardown(a); terr != nil {
+			return nil, fmt.Errorf("attach %s to %s: %w (rollback: %v)", a.ContainerID, n.Name, err, terr)
 		}
 		return nil, fmt.Errorf("attach %s to %s: %w", a.ContainerID, n.Name, err)
 	}
-	a.Complete = true
-	if err := m.save(st, true); err != nil {
+	st.Attachments = append(st.Attachments, a)
+	if err := m.save(st, false); err != nil {
 		m.teardown(a)
 		return nil, err
 	}
@@ -177,7 +172,7 @@ func allocate(p ipam.Pool, used map[netip.Addr]bool, want string) (netip.Addr, e
 
 // setup does the kernel work of an attachment, step by step.
 func (m *Manager) setup(st *state, n *Network, a *Attachment, ns netns.NsHandle) error {
-	if err := m.step("recorded"); err != nil {
+	if err := m.step("planned"); err != nil {
 		return err
 	}
 	if err := m.ensureNetwork(st, n); err != nil {
@@ -268,7 +263,7 @@ func (m *Manager) Detach(containerID, network string) error {
 		return fmt.Errorf("detach %s from %s: %w", containerID, network, err)
 	}
 	st.remove(i)
-	return m.save(st, true)
+	return m.save(st, false)
 }
 
 // DetachAll disconnects a container from every network (`cove rm`).

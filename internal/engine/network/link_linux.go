@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,7 +21,11 @@ import (
 // Idempotent, so Attach calls it every time (state survives reboots; the
 // kernel side does not).
 func (m *Manager) ensureNetwork(st *state, n *Network) error {
+	boot := bootID()
 	br, err := netlink.LinkByName(n.Bridge)
+	if err == nil && boot != "" && n.KernelBoot == boot && br.Attrs().Flags&net.FlagUp != 0 {
+		return nil // set up completely earlier in this boot; Repair re-checks
+	}
 	if err != nil {
 		la := netlink.NewLinkAttrs()
 		la.Name, la.MTU = n.Bridge, n.MTU
@@ -65,7 +70,22 @@ func (m *Manager) ensureNetwork(st *state, n *Network) error {
 			return err
 		}
 	}
-	return m.ensureRules(st, n)
+	if err := m.ensureRules(st, n); err != nil {
+		return err
+	}
+	// Other networks' isolation rules toward this one are part of this
+	// network's setup too (ensureRules adds both directions).
+	n.KernelBoot = boot
+	return nil
+}
+
+// bootID identifies the running kernel instance ("" if unknown).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return string(bytes.TrimSpace(b))
 }
 
 // ensureRules adds the network's nftables rules that are missing.
@@ -153,8 +173,9 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 		return fmt.Errorf("mac %q: %w", a.MAC, err)
 	}
 	la := netlink.NewLinkAttrs()
-	la.Name, la.MTU, la.MasterIndex = a.HostVeth, n.MTU, br.Attrs().Index
-	peer := m.prefix + "p" + a.HostVeth[len(m.prefix)+1:]
+	la.Name, la.MTU, la.MasterIndex, la.Flags = a.HostVeth, n.MTU, br.Attrs().Index, net.FlagUp
+	// The peer is created inside the container's namespace under its final name.
+	peer := a.IfName
 	veth := &netlink.Veth{LinkAttrs: la, PeerName: peer, PeerHardwareAddr: mac,
 		PeerMTU: uint32(n.MTU), PeerNamespace: netlink.NsFd(int(ns))}
 	if err := netlink.LinkAdd(veth); err != nil {
@@ -172,9 +193,6 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	if err != nil {
 		return fmt.Errorf("veth peer %s in %s: %w", peer, a.NetNSPath, err)
 	}
-	if err := h.LinkSetName(cl, a.IfName); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", peer, a.IfName, err)
-	}
 	addrs := [][2]string{{a.IP, n.Subnet}}
 	if a.IPv6 != "" {
 		addrs = append(addrs, [2]string{a.IPv6, n.IPv6Subnet})
@@ -191,10 +209,9 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	if err := h.LinkSetUp(cl); err != nil {
 		return fmt.Errorf("%s up: %w", a.IfName, err)
 	}
-	if lo, err := h.LinkByName("lo"); err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
-		if err := h.LinkSetUp(lo); err != nil {
-			return fmt.Errorf("lo up: %w", err)
-		}
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1}} // lo is ifindex 1 in every namespace
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("lo up: %w", err)
 	}
 	gws := []string{a.Gateway}
 	if a.IPv6Gateway != "" {
@@ -211,10 +228,7 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	if err := m.shape(h, cl, a.Bandwidth.EgressBps); err != nil {
 		return fmt.Errorf("egress limit: %w", err)
 	}
-	hl, err := netlink.LinkByName(a.HostVeth)
-	if err != nil {
-		return fmt.Errorf("veth %s: %w", a.HostVeth, err)
-	}
+	hl := netlink.Link(veth) // its index was filled in by LinkAdd
 	if err := m.shape(nil, hl, a.Bandwidth.IngressBps); err != nil {
 		return fmt.Errorf("ingress limit: %w", err)
 	}
@@ -224,9 +238,6 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 		if err := netlink.LinkSetHairpin(hl, true); err != nil {
 			return fmt.Errorf("hairpin on %s: %w", a.HostVeth, err)
 		}
-	}
-	if err := netlink.LinkSetUp(hl); err != nil {
-		return fmt.Errorf("%s up: %w", a.HostVeth, err)
 	}
 	return m.step("link")
 }

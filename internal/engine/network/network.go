@@ -26,10 +26,11 @@
 //	m.Repair()                                                   // cove system check
 //	m.Serve(ctx, "web")   // in a long-lived helper process: the network's DNS
 //
-// Attach rolls back on error (no veth, rule or address left behind). A crash
-// in the middle of Attach leaves an attachment marked incomplete in the
-// state; Repair removes it with its kernel objects, as well as attachments
-// whose network namespace is gone and veths or rules nothing refers to.
+// Attach rolls back on error (no veth, rule or address left behind). An
+// attachment is recorded only once complete, and the lock is held
+// throughout, so a crash in the middle of Attach leaves only a veth and
+// rules that nothing in the state refers to; Repair removes those, as well
+// as attachments whose network namespace is gone.
 //
 // Modes none, host, container:X and ns:/path need no setup from this package
 // beyond ParseMode and LoopbackUp.
@@ -96,6 +97,9 @@ type Network struct {
 	DNS         bool              `json:"dns"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Created     time.Time         `json:"created"`
+	// KernelBoot is the boot id under which the bridge and rules were last
+	// set up; Attach skips re-checking them within the same boot.
+	KernelBoot string `json:"kernelBoot,omitempty"`
 	// Containers attached, filled in by Inspect and List only.
 	Containers []string `json:"containers,omitempty"`
 }
@@ -160,8 +164,5 @@ type Attachment struct {
 	Aliases     []string      `json:"aliases,omitempty"`
 	Ports       []PortMapping `json:"ports,omitempty"`
 	Bandwidth   Bandwidth     `json:"bandwidth"`
-	// Complete is false while Attach runs; a false value seen by Repair
-	// means a cove process died mid-attach.
-	Complete bool      `json:"complete"`
-	Created  time.Time `json:"created"`
+	Created     time.Time     `json:"created"`
 }

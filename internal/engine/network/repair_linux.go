@@ -13,16 +13,16 @@ import (
 
 // RepairReport lists what Repair removed.
 type RepairReport struct {
-	Attachments []string // "network/container" of incomplete or dead attachments
+	Attachments []string // "network/container" of attachments whose namespace is gone
 	Veths       []string // veths no attachment refers to
 	Rules       int      // nftables rules no network or attachment refers to
 }
 
-// Repair cleans up after crashes (`cove system check`): attachments left
-// incomplete by a cove process that died mid-attach, attachments whose
+// Repair cleans up after crashes (`cove system check`): attachments whose
 // network namespace is gone, veths with cove's prefix that no attachment
-// refers to, and rules tagged for networks or attachments that no longer
-// exist. It then re-creates missing kernel pieces of the networks.
+// refers to (a cove process died mid-attach) and rules tagged for networks
+// or attachments that no longer exist. It then re-creates missing kernel
+// pieces of the networks.
 func (m *Manager) Repair() (*RepairReport, error) {
 	unlock, err := m.lock()
 	if err != nil {
@@ -37,7 +37,7 @@ func (m *Manager) Repair() (*RepairReport, error) {
 	var errs []error
 	kept := st.Attachments[:0]
 	for _, a := range st.Attachments {
-		if a.Complete && !netnsGone(a.NetNSPath) && st.Networks[a.Network] != nil {
+		if !netnsGone(a.NetNSPath) && st.Networks[a.Network] != nil {
 			kept = append(kept, a)
 			continue
 		}
@@ -49,7 +49,7 @@ func (m *Manager) Repair() (*RepairReport, error) {
 		rep.Attachments = append(rep.Attachments, a.Network+"/"+a.ContainerID)
 	}
 	st.Attachments = kept
-	if err := m.save(st, true); err != nil {
+	if err := m.save(st, false); err != nil {
 		return rep, err
 	}
 
@@ -96,9 +96,13 @@ func (m *Manager) Repair() (*RepairReport, error) {
 	}
 	rep.Rules = n
 	for _, nw := range st.Networks {
+		nw.KernelBoot = ""
 		if err := m.ensureNetwork(st, nw); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := m.save(st, true); err != nil {
+		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
 }

@@ -93,7 +93,7 @@ func (t *nameTable) lookup(name string) ([]netip.Addr, bool) {
 func names(st *state, network string) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
 	for _, a := range st.Attachments {
-		if a.Network != network || !a.Complete {
+		if a.Network != network {
 			continue
 		}
 		var addrs []netip.Addr

@@ -1,0 +1,55 @@
+package networktest
+
+import (
+	"testing"
+
+	"cove/internal/engine/network"
+)
+
+// BenchmarkAttach measures what network setup adds to a container start:
+// one Attach (veth, addresses, route, one published port, state written
+// under the lock) into an existing namespace. Detach runs untimed.
+func BenchmarkAttach(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		ports []network.PortMapping
+	}{{"plain", nil}, {"port", []network.PortMapping{{HostPort: 18800, ContainerPort: 80}}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnv(b)
+			if _, err := e.m.EnsureDefault(); err != nil {
+				b.Fatal(err)
+			}
+			ns := newNS(b, "bench")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.m.Attach(network.AttachOptions{ContainerID: "bench", NetNSPath: ns, Ports: bc.ports}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := e.m.Detach("bench", ""); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkDetach measures the teardown at container removal.
+func BenchmarkDetach(b *testing.B) {
+	e := newEnv(b)
+	if _, err := e.m.EnsureDefault(); err != nil {
+		b.Fatal(err)
+	}
+	ns := newNS(b, "bench")
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, err := e.m.Attach(network.AttachOptions{ContainerID: "bench", NetNSPath: ns}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := e.m.Detach("bench", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
