@@ -136,13 +136,8 @@ func bindMounts(dir string, chain []string, readOnly bool) []Mount {
 }
 
 // probeOverlay checks that an overlay with a whiteout and an opaque
-// directory mounts with its upper layer in dir's filesystem.
-func probeOverlay(dir string) (err error) {
-	p, err := os.MkdirTemp(dir, "probe-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(p)
+// directory mounts with its upper layer in p, an empty directory.
+func probeOverlay(p string) error {
 	for _, d := range []string{"lower", "upper", "work", "merged", "lower/d"} {
 		if err := os.Mkdir(filepath.Join(p, d), 0o755); err != nil {
 			return err
@@ -162,7 +157,11 @@ func probeOverlay(dir string) (err error) {
 	if err := unix.Mount("overlay", m, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount overlay: %w", err)
 	}
-	return unix.Unmount(m, 0)
+	if err := unix.Unmount(m, 0); err != nil {
+		unix.Unmount(m, unix.MNT_DETACH)
+		return fmt.Errorf("unmount probe: %w", err)
+	}
+	return nil
 }
 
 func isBtrfs(p string) bool {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func (s *Store) pickDriver(want string) (string, error) {
 	case "":
 		name = s.detectDriver()
 	case DriverOverlay:
-		if err := probeOverlay(filepath.Join(s.dir, "tmp")); err != nil {
+		if err := s.probeOverlay(); err != nil {
 			return "", fmt.Errorf("overlay driver: %w", err)
 		}
 	case DriverBtrfs:
@@ -112,14 +113,35 @@ func (s *Store) pickDriver(want string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown driver %q: %w", want, ErrInvalid)
 	}
-	if err := writeFileAtomic(p, []byte(name+"\n")); err != nil {
+	// Record it unless a concurrent Open recorded one first: link(2)
+	// fails on an existing name where rename(2) would replace it.
+	tmp := p + ".new-" + strconv.Itoa(os.Getpid())
+	if err := writeFileAtomic(tmp, []byte(name+"\n")); err != nil {
 		return "", err
 	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return s.pickDriver(want)
+		}
+		return "", err
+	}
+	syncDir(s.dir)
 	return name, nil
 }
 
+// probeOverlay runs probeOverlay in a tmp entry that Repair leaves alone.
+func (s *Store) probeOverlay() error {
+	t, err := s.newTmp("probe")
+	if err != nil {
+		return err
+	}
+	defer t.release(s)
+	return probeOverlay(t.path)
+}
+
 func (s *Store) detectDriver() string {
-	if probeOverlay(filepath.Join(s.dir, "tmp")) == nil {
+	if s.probeOverlay() == nil {
 		return DriverOverlay
 	}
 	if isBtrfs(s.dir) {
@@ -392,6 +414,17 @@ type tmpEntry struct {
 }
 
 func (s *Store) newTmp(prefix string) (*tmpEntry, error) {
+	var err error
+	for range 5 {
+		var t *tmpEntry
+		if t, err = s.tryNewTmp(prefix); err == nil {
+			return t, nil
+		}
+	}
+	return nil, err
+}
+
+func (s *Store) tryNewTmp(prefix string) (*tmpEntry, error) {
 	p, err := os.MkdirTemp(filepath.Join(s.dir, "tmp"), prefix+"-")
 	if err != nil {
 		return nil, err
