@@ -212,6 +212,14 @@ func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 		defer signal.Stop(sigs)
 	}
 
+	// runc removes a container once it is checkpointed; cove-runc keeps it,
+	// stopped, until deleted. So that `checkpoint ID; restore ID` works as
+	// with runc, a stopped container of that id gives way.
+	if old, err := r.Load(o.ID); err == nil && old.Status() == StatusStopped {
+		if err := r.Delete(o.ID, false); err != nil {
+			return -1, fmt.Errorf("restore: replace stopped container %q: %w", o.ID, err)
+		}
+	}
 	dir, unlock, err := r.newContainer(o.ID)
 	if err != nil {
 		return -1, err
