@@ -117,6 +117,7 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	if st := s.Status(); st == StatusStopped || st == StatusCreating {
 		return fmt.Errorf("cannot update container %q: it is %s", id, st)
 	}
+	res = zerosUnset(res)
 	if err := CheckResources(res); err != nil {
 		return fmt.Errorf("update container %q: %w", id, err)
 	}
@@ -150,6 +151,42 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	}
 	r.debug("container updated", "id", id)
 	return nil
+}
+
+// zerosUnset returns a copy of res in which the zero values runc's update
+// treats as "leave as it is" are nil: Docker and containerd send the whole
+// resources object, zeros included, on every update.
+func zerosUnset(res *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil {
+		return &specs.LinuxResources{}
+	}
+	out := *res
+	if m := res.Memory; m != nil {
+		c := *m
+		if c.Reservation != nil && *c.Reservation == 0 {
+			c.Reservation = nil
+		}
+		out.Memory = &c
+	}
+	if p := res.Pids; p != nil && p.Limit != nil && *p.Limit == 0 {
+		out.Pids = nil
+	}
+	if cpu := res.CPU; cpu != nil {
+		c := *cpu
+		if c.RealtimePeriod != nil && *c.RealtimePeriod == 0 {
+			c.RealtimePeriod = nil
+		}
+		if c.RealtimeRuntime != nil && *c.RealtimeRuntime == 0 {
+			c.RealtimeRuntime = nil
+		}
+		out.CPU = &c
+	}
+	if b := res.BlockIO; b != nil && b.Weight != nil && *b.Weight == 0 {
+		c := *b
+		c.Weight = nil
+		out.BlockIO = &c
+	}
+	return &out
 }
 
 // completeMemory fills in the memory values the cgroup needs beside the

@@ -279,6 +279,16 @@ func TestLiveUpdate(t *testing.T) {
 		t.Errorf("saved after JSON updates: pids %d memory %d cpus %q", *res.Pids.Limit, *res.Memory.Limit, res.CPU.Cpus)
 	}
 
+	// The whole object with zeros, as Docker sends it, changes nothing.
+	before0 := liveCgroupFiles(t, pid)
+	zeros := `{"memory":{"limit":0,"reservation":0,"swap":0},"cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""},"pids":{"limit":0},"blockIO":{"weight":0}}`
+	if out, err := e.runtimeStdin(zeros, "update", "-r", "-", id); err != nil {
+		t.Errorf("update with zeros: %v %s", err, out)
+	}
+	if after := liveCgroupFiles(t, pid); !mapsEqual(before0, after) {
+		t.Errorf("update with zeros changed the cgroup:\n%v\n%v", before0, after)
+	}
+
 	// Swap alone: applied against the saved memory limit (192 MiB).
 	e.mustRuntime("update", "--memory-swap", "300m", id)
 	if pureV2() {
