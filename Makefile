@@ -67,9 +67,11 @@ conformance-runc:
 
 bench:
 	bench/runtime.sh
+	bench/checkpoint.sh
 
 bench-quick:
 	bench/runtime.sh --quick
+	bench/checkpoint.sh --quick
 
 clean:
 	rm -rf bin out
