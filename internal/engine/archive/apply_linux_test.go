@@ -83,6 +83,7 @@ func TestApplyBasic(t *testing.T) {
 		hardlink("etc/hosts2", "etc/hosts"),
 		ent{name: "fifo", typ: tar.TypeFifo, mode: 0o600},
 		ent{name: "sock", typ: tar.TypeReg, mode: 0o140755},
+		ent{name: "dev/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3},
 		file("etc/dup", "first"), file("etc/dup", "second"), // a later entry replaces
 		symlink("etc/l", "x"), file("etc/l/y", "through"), file("etc/l", "plain"),
 	)
@@ -131,6 +132,9 @@ func TestApplyBasic(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(root, "fifo")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("fifo: %v %v", fi, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "dev/null")); (err == nil) != (os.Geteuid() == 0) {
+		t.Errorf("device node as uid %d: %v (created only as root)", os.Geteuid(), err)
 	}
 	if _, err := os.Lstat(filepath.Join(root, "sock")); err == nil {
 		t.Error("socket entry unpacked")
