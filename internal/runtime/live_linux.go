@@ -107,7 +107,9 @@ func (r *Runtime) Stats(id string) (*cgroups.Stats, error) {
 // container: res is checked, written to the cgroup (a failed write puts back
 // what was written before it), then merged into the saved spec so later
 // commands see the new limits. Device rules in res are ignored, as in runc.
-// On error neither the cgroup nor the saved state has changed.
+// When checking or writing fails, neither the cgroup nor the saved state
+// has changed; only a failure to save the state (reported as such) leaves
+// the new limits applied but unrecorded.
 func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	s, unlock, err := r.lockLoad(id)
 	if err != nil {
