@@ -84,10 +84,10 @@ func makeBridge(t *testing.T) (name, cidr string) {
 }
 
 // TestDocker runs busybox through dockerd with its default runc and with
-// `--runtime cove`: run --rm with output and exit code; run -d with a
-// published port (busybox httpd fetched from the test), a bind mount,
-// --memory and --pids-limit (checked in the cgroup files); exec, logs,
-// stop, rm.
+// `--runtime cove`: run --rm with output and exit code, run -t; run -d
+// with a published port (busybox httpd fetched from the test), a bind
+// mount, --memory and --pids-limit (checked in the cgroup files); exec,
+// exec -t, top, pause/unpause, update, logs, stop, rm.
 func TestDocker(t *testing.T) {
 	needBins(t, dockerdBin, dockerBin, dockerProxyBin, containerdBin, shimBin)
 	dir := t.TempDir()
@@ -114,6 +114,11 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 	r := docker.run("run", "--rm", "--runtime", runtime, "--name", id+"-rm", img, "sh", "-c", "echo hello from pid $$; exit 3")
 	if r.code != 3 || !strings.Contains(r.out, "hello from pid 1") {
 		t.Errorf("docker run --rm: want exit 3 and the greeting, got %v", r)
+	}
+
+	// run -t: the container's stdio is a terminal (console socket).
+	if out, ok := docker.check("run", "--rm", "-t", "--runtime", runtime, "--name", id+"-rm", img, "tty"); ok && !strings.Contains(out, "/dev/pts/0\r\n") {
+		t.Errorf("docker run -t tty: %q, want /dev/pts/0 and a CR LF", out)
 	}
 
 	host := filepath.Join(dir, "host-"+name)
@@ -157,12 +162,41 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 		t.Errorf("docker exec exit code: want 4, got %v", r)
 	}
 
+	// exec -t: a terminal through the console socket.
+	if out, ok := docker.check("exec", "-t", id, "tty"); ok && !strings.HasPrefix(out, "/dev/pts/") {
+		t.Errorf("docker exec -t tty: %q, want a /dev/pts path", out)
+	}
+
 	// --memory and --pids-limit in the container's cgroups.
 	if v, err := cgroupFile(pid, "memory", "memory.limit_in_bytes"); err != nil || v != strconv.Itoa(64<<20) {
 		t.Errorf("memory.limit_in_bytes %q (%v), want %d", v, err, 64<<20)
 	}
 	if v, err := cgroupFile(pid, "pids", "pids.max"); err != nil || v != "50" {
 		t.Errorf("pids.max %q (%v), want 50", v, err)
+	}
+
+	// top runs RUNTIME ps --format json; pause/unpause the freezer;
+	// update pipes resources (zeros for what is not asked) to RUNTIME update.
+	if out, ok := docker.check("top", id); ok && !strings.Contains(out, strconv.Itoa(pid)) {
+		t.Errorf("docker top: no pid %d in\n%s", pid, out)
+	}
+	if _, ok := docker.check("pause", id); ok {
+		if v, err := cgroupFile(pid, "freezer", "freezer.state"); err != nil || v != "FROZEN" {
+			t.Errorf("after pause: freezer.state %q (%v), want FROZEN", v, err)
+		}
+		if _, ok := docker.check("unpause", id); ok {
+			if v, err := cgroupFile(pid, "freezer", "freezer.state"); err != nil || v != "THAWED" {
+				t.Errorf("after unpause: freezer.state %q (%v), want THAWED", v, err)
+			}
+		}
+	}
+	if _, ok := docker.check("update", "--memory", "80m", "--memory-swap", "160m", "--pids-limit", "60", id); ok {
+		if v, err := cgroupFile(pid, "memory", "memory.limit_in_bytes"); err != nil || v != strconv.Itoa(80<<20) {
+			t.Errorf("after update: memory.limit_in_bytes %q (%v), want %d", v, err, 80<<20)
+		}
+		if v, err := cgroupFile(pid, "pids", "pids.max"); err != nil || v != "60" {
+			t.Errorf("after update: pids.max %q (%v), want 60", v, err)
+		}
 	}
 
 	// stop sends SIGTERM: the trap runs, logs show it, exit code 0.

@@ -112,3 +112,37 @@ func TestCCVerbHelp(t *testing.T) {
 		t.Errorf("--help left %d entries in the root and working directory", len(entries))
 	}
 }
+
+// `docker update --memory 80m --memory-swap 160m` pipes this to
+// `RUNTIME update --resources -`: zeros for everything not asked for.
+// cove-runc refused "weight": 0 as outside 10-1000 (docker update failed)
+// and would write "reservation": 0 as a soft limit of 0; runc treats both
+// zeros as unset.
+func TestCCDockerUpdate(t *testing.T) {
+	cgPath := "/cove-cc-" + strconv.Itoa(os.Getpid()) + "/update"
+	removeParentCgroups(t, cgPath)
+	e := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cgPath
+		s.Linux.Resources = &specs.LinuxResources{
+			Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(128 << 20))},
+		}
+	})
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, "cc-update")
+	const update = `{"memory":{"limit":83886080,"reservation":0,"swap":167772160,"kernel":0},` +
+		`"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}`
+	cmd := exec.Command(runtimeBin, "--root", e.root, "update", "--resources", "-", "cc-update")
+	cmd.Stdin = strings.NewReader(update)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("update --resources - with Docker's zeros: %v: %s", err, out)
+	}
+	if cgroupMount("memory") == "/sys/fs/cgroup" {
+		return
+	}
+	mem := containerCgroup(t, int(e.state("cc-update")["pid"].(float64)), "memory")
+	if got := readTrim(t, filepath.Join(mem, "memory.limit_in_bytes")); got != strconv.Itoa(80<<20) {
+		t.Errorf("memory.limit_in_bytes %s, want %d", got, 80<<20)
+	}
+	if got := readTrim(t, filepath.Join(mem, "memory.soft_limit_in_bytes")); got == "0" {
+		t.Errorf("memory.soft_limit_in_bytes 0: a zero reservation was written")
+	}
+}
