@@ -151,6 +151,10 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil
+	case tar.TypeGNUSparse, tar.TypeCont:
+		// archive/tar expands old GNU sparse files; a contiguous file is
+		// a regular one.
+		hdr.Typeflag = tar.TypeReg
 	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 	default:
 		return a.errf(hdr, "type", fmt.Errorf("%q: %w", hdr.Typeflag, ErrUnsupportedType))
