@@ -13,26 +13,30 @@ import (
 // stopFile ends an attack loop when the test creates it in the container.
 const stopFile = "/stop"
 
-// recorder collects result lines, each once.
+// recorder collects result lines, each once, and appends each to a file
+// as it comes (a hung attack still leaves its trace).
 type recorder struct {
-	seen  map[string]bool
-	lines []string
+	seen map[string]bool
+	out  *os.File
+}
+
+func newRecorder(path string) (*recorder, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &recorder{seen: map[string]bool{}, out: f}, nil
 }
 
 func (r *recorder) add(format string, args ...any) {
 	l := fmt.Sprintf(format, args...)
-	if r.seen == nil {
-		r.seen = map[string]bool{}
-	}
 	if !r.seen[l] {
 		r.seen[l] = true
-		r.lines = append(r.lines, l)
+		r.out.WriteString(l + "\n")
 	}
 }
 
-func (r *recorder) save(path string) error {
-	return os.WriteFile(path, []byte(strings.Join(r.lines, "\n")+"\n"), 0o644)
-}
+func (r *recorder) save() error { return r.out.Close() }
 
 // pids lists the processes visible in /proc but ours.
 func pids() []int {
@@ -64,7 +68,10 @@ func comm(pid int) string {
 // test says stop (the processes are gone, so ETXTBSY no longer protects the
 // file), reopen each handle through /proc/self/fd for writing and write.
 func exeAttack(out string) error {
-	var r recorder
+	r, err := newRecorder(out)
+	if err != nil {
+		return err
+	}
 	held := map[int]int{} // pid -> O_PATH fd of its exe
 	var order []int
 	for !stopped() {
@@ -128,7 +135,7 @@ func exeAttack(out string) error {
 		}
 	}
 	r.add("done held=%d", len(order))
-	return r.save(out)
+	return r.save()
 }
 
 // ptraceAttack is CVE-2016-9962 from the container's pid 1: every process
@@ -136,7 +143,10 @@ func exeAttack(out string) error {
 // in the test): PTRACE_ATTACH, PTRACE_SEIZE, process_vm_readv, and opening
 // /proc/PID/mem and environ.
 func ptraceAttack(out string) error {
-	var r recorder
+	r, err := newRecorder(out)
+	if err != nil {
+		return err
+	}
 	done := map[int]bool{}
 	for !stopped() {
 		for _, pid := range pids() {
@@ -148,10 +158,13 @@ func ptraceAttack(out string) error {
 				done[pid] = true
 				continue
 			}
-			attack(&r, pid, before)
+			attack(r, pid, before)
+			if comm(pid) == "sleep" {
+				done[pid] = true
+			}
 		}
 	}
-	return r.save(out)
+	return r.save()
 }
 
 func attack(r *recorder, pid int, before string) {
@@ -195,4 +208,6 @@ func attack(r *recorder, pid int, before string) {
 		}
 		rec(f, err)
 	}
+	// A stop left pending by an attach must not freeze the exec'd command.
+	unix.Kill(pid, unix.SIGCONT)
 }
