@@ -138,6 +138,11 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 			opts.ExtMnt = append(opts.ExtMnt, &rpc.ExtMountMap{Key: proto.String(m.Destination), Val: proto.String(m.Destination)})
 		}
 	}
+	cgBinds, err := cgroupBindsExternal(s.Pid)
+	if err != nil {
+		return fmt.Errorf("cgroup mounts: %w", err)
+	}
+	opts.ExtMnt = append(opts.ExtMnt, cgBinds...)
 	for _, ns := range s.Spec.Linux.Namespaces {
 		key, ok := externalNsKeys[ns.Type]
 		if ns.Path == "" || !ok {
@@ -323,6 +328,11 @@ func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, des
 			return err
 		}
 		opts.CgRoot = roots
+		cgBinds, err := cgroupBindsRestore(spec, pid)
+		if err != nil {
+			return fmt.Errorf("cgroup mounts: %w", err)
+		}
+		opts.ExtMnt = append(opts.ExtMnt, cgBinds...)
 		return nil
 	}
 	var pid int

@@ -49,7 +49,7 @@ func podmanClient(t *testing.T, dir, runtime, runtimeRoot string) *client {
 var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "none"}
 
 // TestPodman runs busybox through podman and conmon with --runtime runc and
-// with --runtime cove-runc: run --rm with output and exit code; run -d,
+// with --runtime cove-runc: run --rm with output and exit code, run -t; run -d,
 // exec, logs, pause/unpause (checked in the freezer), stats, checkpoint and
 // restore of a running counter (it keeps counting), stop, rm.
 func TestPodman(t *testing.T) {
@@ -82,6 +82,11 @@ func podmanScenario(t *testing.T, podman *client, name string) {
 	r := podman.run(run("--rm", "--name", id+"-rm", "cli-busybox", "sh", "-c", "echo hello from pid $$; exit 7")...)
 	if r.code != 7 || strings.TrimSpace(r.out) != "hello from pid 1" {
 		t.Errorf("podman run --rm: want exit 7 and only the greeting, got %v", r)
+	}
+
+	// run -t: conmon hands the runtime a console socket.
+	if out, ok := podman.check(run("--rm", "-t", "--name", id+"-rm", "cli-busybox", "tty")...); ok && strings.TrimSpace(out) != "/dev/pts/0" {
+		t.Errorf("podman run -t tty: %q, want /dev/pts/0", out)
 	}
 
 	// A counter: it prints and stores its count, and exits 0 on SIGTERM.

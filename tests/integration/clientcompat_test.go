@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,4 +146,44 @@ func TestCCDockerUpdate(t *testing.T) {
 	if got := readTrim(t, filepath.Join(mem, "memory.soft_limit_in_bytes")); got == "0" {
 		t.Errorf("memory.soft_limit_in_bytes 0: a zero reservation was written")
 	}
+}
+
+// Podman on cgroup v1 runs containers without a cgroup namespace, so the
+// "cgroup" mount is a bind of the container's directory in each host
+// hierarchy. CRIU refused to dump those binds ("./sys/fs/cgroup/systemd
+// doesn't have a proper root mount") and `podman container checkpoint`
+// failed; runc declares them external mounts. After restore the binds
+// must show the restored container's own cgroup, limit included.
+func TestCCCheckpointCgroupBinds(t *testing.T) {
+	criu := crCriu(t)
+	const limit = 96 << 20
+	e := newEnv(t, sh(`i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done`), func(s *specs.Spec) {
+		withoutNamespace(specs.CgroupNamespace)(s)
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(limit))}}
+	})
+	if cgroupMount("memory") == "/sys/fs/cgroup" {
+		t.Skip("pure cgroup v2 host: the cgroup mount is no bind")
+	}
+	id, img := "cc-cgbinds", filepath.Join(t.TempDir(), "img")
+	count := filepath.Join(e.bundle, "rootfs", "count")
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, id)
+	crWaitFor(t, "the counter", func() bool { return crCount(count) >= 5 })
+	if out := e.mustRuntime("exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(out) != strconv.Itoa(limit) {
+		t.Fatalf("before checkpoint: the container sees memory limit %q, want %d", out, limit)
+	}
+	e.mustCr(criu, "checkpoint", "--image-path", img, id)
+	dumped := crCount(count)
+	e.mustRuntime("delete", id)
+	e.mustCr(criu, "restore", "-d", "--bundle", e.bundle, "--image-path", img, id)
+	crWaitFor(t, "the restored counter", func() bool { return crCount(count) >= dumped+5 })
+	pid := crPid(e, id)
+	if out := e.mustRuntime("exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(out) != strconv.Itoa(limit) {
+		t.Errorf("after restore: the container sees memory limit %q, want %d", out, limit)
+	}
+	// The bind shows the restored cgroup: its tasks list the restored init.
+	out := e.mustRuntime("exec", id, "cat", "/sys/fs/cgroup/memory/cgroup.procs")
+	if !slices.Contains(strings.Fields(out), "1") {
+		t.Errorf("after restore: /sys/fs/cgroup/memory/cgroup.procs in the container lacks pid 1 (host pid %d): %q", pid, out)
+	}
+	e.mustRuntime("delete", "--force", id)
 }
