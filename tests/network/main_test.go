@@ -10,25 +10,16 @@ import (
 	"cove/internal/engine/network"
 )
 
-// TestMain restores the host's forwarding sysctls after the tests (the
-// library turns them on, as any container engine does), and runs the
-// child-process role used by the concurrency and crash tests.
+// TestMain runs the child-process role used by the concurrency and crash
+// tests. The library turns on net.ipv4.ip_forward (and IPv6 forwarding for
+// dual-stack networks) as Docker and Podman do; the tests leave it on:
+// turning it off afterwards could break other engines' tests running at
+// the same time (dockerd sets it once at start).
 func TestMain(m *testing.M) {
 	if os.Getenv("COVET_CHILD") != "" {
 		os.Exit(child())
 	}
-	keys := []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"}
-	saved := map[string][]byte{}
-	for _, k := range keys {
-		if b, err := os.ReadFile(k); err == nil {
-			saved[k] = b
-		}
-	}
-	code := m.Run()
-	for k, v := range saved {
-		os.WriteFile(k, v, 0o644)
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // child attaches one container in a separate process: COVET_CHILD=attach

@@ -103,7 +103,7 @@ func TestNetConnectivityAndIsolation(t *testing.T) {
 // A container attached to two networks gets eth0 and eth1 and reaches both.
 func TestNetMultipleNetworks(t *testing.T) {
 	e := newEnv(t)
-	for _, c := range []network.Config{{Name: "covet-a", Subnet: "10.201.3.0/24"}, {Name: "covet-b", Subnet: "10.201.4.0/24"}} {
+	for _, c := range []network.Config{{Name: "covet-a", Subnet: "10.201.3.0/24"}, {Name: "covet-b", Subnet: "10.201.4.0/24", MTU: 1400}} {
 		if _, err := e.m.Create(c); err != nil {
 			t.Fatal(err)
 		}
@@ -115,6 +115,16 @@ func TestNetMultipleNetworks(t *testing.T) {
 	}
 	if a1b.IfName != "eth1" {
 		t.Errorf("second interface %s", a1b.IfName)
+	}
+	h, _ := netns.GetFromPath(ns1)
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	if l, err := nh.LinkByName("eth1"); err != nil || l.Attrs().MTU != 1400 {
+		t.Errorf("eth1 on the MTU 1400 network: %v %v", l, err)
 	}
 	_, a2 := e.attach("m2", network.AttachOptions{Network: "covet-b"})
 	if err := ping(ns1, a2.IP); err != nil {
