@@ -18,6 +18,10 @@ import (
 // must fail; the fake files stay as they were; oom_score_adj, written by
 // the runtime from the host, is set.
 func TestFakeProc(t *testing.T) {
+	resolverModes(t, func(t *testing.T, noOpenat2 bool) { fakeProc(t, noOpenat2) })
+}
+
+func fakeProc(t *testing.T, noOpenat2 bool) {
 	for _, over := range []string{"/proc", "/proc/sys"} {
 		t.Run(strings.ReplaceAll(over[1:], "/", "-"), func(t *testing.T) {
 			fake := filepath.Join(t.TempDir(), "fakeproc")
@@ -39,6 +43,7 @@ func TestFakeProc(t *testing.T) {
 				s.Linux.Sysctl = map[string]string{"kernel.shm_rmid_forced": "1"}
 				s.Process.OOMScoreAdj = &adj
 			})
+			e.noOpenat2 = noOpenat2
 			id := "esc-fakeproc-" + strings.ReplaceAll(over[1:], "/", "-")
 			out, err := e.runtime("create", "--bundle", e.bundle, id)
 			if b, _ := os.ReadFile(fakeFile); string(b) != "0\n" {
