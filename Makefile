@@ -6,7 +6,7 @@ COVE_RUNC := $(CURDIR)/bin/cove-runc
 DEMO_BUNDLE ?= /tmp/cove-demo
 
 .PHONY: all build test deps demo fmt-check vet staticcheck gotest lint-sh cgroupv2 \
-	conformance conformance-runc bench bench-quick clean
+	conformance conformance-runc bench bench-quick fuzz-quick clean
 
 all: build
 
@@ -72,6 +72,18 @@ bench:
 bench-quick:
 	bench/runtime.sh --quick
 	bench/checkpoint.sh --quick
+
+# fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
+# each, seeded from its testdata/fuzz corpus.
+FUZZTIME ?= 15s
+fuzz-quick:
+	@set -e; git ls-files -co --exclude-standard '*_test.go' | xargs grep -l '^func Fuzz' | while read -r f; do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+			echo "fuzz: $$name in ./$$(dirname "$$f") for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) "./$$(dirname "$$f")" 2>&1 | tail -3; \
+			[ "$${PIPESTATUS[0]}" -eq 0 ]; \
+		done; \
+	done
 
 clean:
 	rm -rf bin out

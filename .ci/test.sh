@@ -51,6 +51,7 @@ stage gofmt 2m fmt-check
 stage "go vet" 10m vet
 stage staticcheck 10m staticcheck
 stage "go test" 20m gotest
+stage "fuzz (quick)" 5m fuzz-quick
 if [[ -x tests/cgroupv2/run.sh ]]; then
 	stage "cgroup v2 VM" 15m cgroupv2
 else

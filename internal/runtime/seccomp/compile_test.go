@@ -54,7 +54,7 @@ func TestTables(t *testing.T) {
 	}{
 		{"SCMP_ARCH_X86_64", "read", 0}, {"SCMP_ARCH_X86_64", "clone3", 435},
 		{"SCMP_ARCH_X86_64", "socket", 41}, {"SCMP_ARCH_X86", "socketcall", 102},
-		{"SCMP_ARCH_X86", "read", 3}, {"SCMP_ARCH_X32", "read", x32Bit | 0},
+		{"SCMP_ARCH_X86", "read", 3}, {"SCMP_ARCH_X32", "read", x32Bit},
 		{"SCMP_ARCH_X32", "execve", x32Bit | 520},
 	} {
 		if got := nr(t, c.arch, c.name); got != c.nr {
@@ -132,7 +132,7 @@ func TestVerdicts(t *testing.T) {
 		{"i386 getpid", call{i386, nr(t, "SCMP_ARCH_X86", "getpid"), args()}, retKillProcess},
 		{"i386 unknown", call{i386, 999, args()}, retErrno | errnoENOSYS},
 		{"i386 mmap has no 64-bit arg", call{i386, nr(t, "SCMP_ARCH_X86", "mmap"), args(0, 0, 0, 0, 0, 0x1_0000_0000)}, retAllow},
-		{"x32 read", call{x64, x32Bit | 0, args()}, retAllow},
+		{"x32 read", call{x64, x32Bit, args()}, retAllow},
 		{"x32 unknown", call{x64, x32Bit | 999, args()}, retErrno | errnoENOSYS},
 		{"foreign arch", call{0xc00000b7, 0, args()}, retKillProcess},
 	}
