@@ -339,11 +339,12 @@ func (a *applier) xattrs(hdr *tar.Header, p string, follow, symlink bool) error 
 	return nil
 }
 
-// keepXattr says whether an xattr from a layer is applied: trusted.* would
-// forge overlayfs metadata and security.selinux belongs to the host.
+// keepXattr says whether an xattr from a layer is applied: trusted.* and
+// user.overlay.* (overlayfs with userxattr) would forge overlayfs metadata
+// (opaque, redirect, metacopy) and security.selinux belongs to the host.
 func keepXattr(name string, isRoot bool) bool {
 	switch {
-	case strings.HasPrefix(name, "trusted."), name == "security.selinux":
+	case strings.HasPrefix(name, "trusted."), strings.HasPrefix(name, "user.overlay."), name == "security.selinux":
 		return false
 	case strings.HasPrefix(name, "security."):
 		return isRoot

@@ -153,6 +153,7 @@ func TestApplyOwnershipXattrsDevices(t *testing.T) {
 			"security.capability":    capV,
 			"user.note":              "hello",
 			"trusted.overlay.opaque": "y",
+			"user.overlay.redirect":  "/etc",
 			"security.selinux":       "system_u:object_r:bin_t:s0",
 		}},
 		ent{name: "dev/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3},
@@ -174,8 +175,10 @@ func TestApplyOwnershipXattrsDevices(t *testing.T) {
 	if n, err := unix.Lgetxattr(filepath.Join(root, "ping"), "user.note", buf); err != nil || string(buf[:n]) != "hello" {
 		t.Errorf("user.note: %q %v", buf[:n], err)
 	}
-	if _, err := unix.Lgetxattr(filepath.Join(root, "ping"), "trusted.overlay.opaque", buf); err == nil {
-		t.Error("trusted.overlay.opaque from the tar was applied")
+	for _, x := range []string{"trusted.overlay.opaque", "user.overlay.redirect", "security.selinux"} {
+		if _, err := unix.Lgetxattr(filepath.Join(root, "ping"), x, buf); err == nil {
+			t.Errorf("%s from the tar was applied", x)
+		}
 	}
 	unix.Lstat(filepath.Join(root, "dev/null"), &st)
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {

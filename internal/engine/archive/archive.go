@@ -19,8 +19,9 @@
 //   - Device nodes (char and block) are created only when running as root,
 //     and skipped otherwise; FIFOs are created; sockets are skipped.
 //   - setuid/setgid/sticky bits are kept; nothing unpacked is executed.
-//   - Xattrs (PAX SCHILY.xattr.*) are applied except trusted.* (which
-//     would forge overlayfs metadata) and security.selinux.
+//   - Xattrs (PAX SCHILY.xattr.*) are applied except trusted.* and
+//     user.overlay.* (which would forge overlayfs metadata) and
+//     security.selinux; security.* only as root.
 //   - Ownership is applied as root; modes after ownership (chown clears
 //     setuid); times after content, and directory times and modes after
 //     every entry of the layer.

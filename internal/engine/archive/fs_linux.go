@@ -37,10 +37,8 @@ func readDirNames(fd int) ([]string, error) {
 	return f.Readdirnames(-1)
 }
 
-// RemoveAllAt removes name in directory dirfd and everything below it
+// removeAllAt removes name in directory dirfd and everything below it
 // without following symlinks. It returns ENOENT if name does not exist.
-func RemoveAllAt(dirfd int, name string) error { return removeAllAt(dirfd, name) }
-
 func removeAllAt(dirfd int, name string) error {
 	err := unix.Unlinkat(dirfd, name, 0)
 	if err == nil || (err != unix.EISDIR && err != unix.EPERM && err != unix.EACCES) {
