@@ -67,15 +67,20 @@ func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
 	// the end, so a crash leaves only a veth and rules no attachment refers
 	// to, which Repair removes. Attachments are written without fsync: the
 	// kernel objects they describe do not survive a reboot either.
-	if err := m.setup(st, n, a, ns); err != nil {
-		if terr := m.teardown(a); terr != nil {
+	if n.Driver == DriverCNI {
+		err = m.attachCNI(n, a)
+	} else {
+		err = m.setup(st, n, a, ns)
+	}
+	if err != nil {
+		if terr := m.teardown(a, n); terr != nil {
 			return nil, fmt.Errorf("attach %s to %s: %w (rollback: %v)", a.ContainerID, n.Name, err, terr)
 		}
 		return nil, fmt.Errorf("attach %s to %s: %w", a.ContainerID, n.Name, err)
 	}
 	st.Attachments = append(st.Attachments, a)
 	if err := m.save(st, false); err != nil {
-		m.teardown(a)
+		m.teardown(a, n)
 		return nil, err
 	}
 	c := *a
@@ -118,6 +123,19 @@ func (m *Manager) plan(st *state, n *Network, o AttachOptions) (*Attachment, err
 		rand.Read(hw)
 		hw[0] = hw[0]&0xfc | 0x02 // locally administered, unicast
 		a.MAC = hw.String()
+	}
+	if n.Driver == DriverCNI {
+		// The plugins create the interface and pick addresses and MAC.
+		a.HostVeth, a.Gateway, a.IPv6Gateway = "", "", ""
+		if o.MAC == "" {
+			a.MAC = ""
+		}
+		if o.IP != "" || o.IPv6 != "" {
+			return nil, fmt.Errorf("network %s (cni): %w: static addresses are up to the plugins' ipam", n.Name, ErrInvalidConfig)
+		}
+		var err error
+		a.Ports, err = resolvePorts(st, n, o.Ports)
+		return a, err
 	}
 	used4, used6 := map[netip.Addr]bool{}, map[netip.Addr]bool{}
 	for _, x := range st.Attachments {
@@ -220,8 +238,12 @@ func (m *Manager) addPortRules(n *Network, a *Attachment) error {
 }
 
 // teardown removes the kernel side of a: its veth (the peer goes with it)
-// and its rules. Missing pieces are not errors.
-func (m *Manager) teardown(a *Attachment) error {
+// and its rules, or runs CNI DEL. Missing pieces are not errors. n is a's
+// network, nil if it no longer exists.
+func (m *Manager) teardown(a *Attachment, n *Network) error {
+	if n != nil && n.Driver == DriverCNI {
+		return m.detachCNI(n, a)
+	}
 	var errs []error
 	if l, err := netlink.LinkByName(a.HostVeth); err == nil {
 		if err := netlink.LinkDel(l); err != nil {
@@ -259,7 +281,7 @@ func (m *Manager) Detach(containerID, network string) error {
 	if i < 0 {
 		return nil
 	}
-	if err := m.teardown(st.Attachments[i]); err != nil {
+	if err := m.teardown(st.Attachments[i], st.Networks[network]); err != nil {
 		return fmt.Errorf("detach %s from %s: %w", containerID, network, err)
 	}
 	st.remove(i)

@@ -120,7 +120,7 @@ func (m *Manager) ensureRules(st *state, n *Network) error {
 		}
 	}
 	for _, o := range st.Networks {
-		if o.Name == n.Name {
+		if o.Name == n.Name || o.Bridge == "" {
 			continue
 		}
 		if tag := isoTag(n.Name, o.Name); !present[tag] {

@@ -18,6 +18,7 @@ import (
 // Manager manages the networks stored under one directory.
 type Manager struct {
 	dir           string
+	cniPath       []string
 	prefix        string
 	table         string
 	defaultSubnet string
@@ -128,6 +129,9 @@ func (m *Manager) create(st *state, cfg Config) (*Network, error) {
 	if err := m.save(st, true); err != nil {
 		return nil, err
 	}
+	if n.Driver == DriverCNI {
+		return n, nil
+	}
 	if err := m.ensureNetwork(st, n); err != nil {
 		m.destroyNetwork(n)
 		delete(st.Networks, n.Name)
@@ -147,8 +151,15 @@ func (m *Manager) validate(st *state, cfg Config) (*Network, error) {
 	if st.Networks[cfg.Name] != nil {
 		return nil, fmt.Errorf("network %s: %w", cfg.Name, ErrExists)
 	}
+	if cfg.Driver == DriverCNI {
+		_, b, err := cniList(cfg.Name, cfg.CNIConfList)
+		if err != nil {
+			return nil, err
+		}
+		return &Network{Name: cfg.Name, ID: newID(), Driver: DriverCNI, CNIConfList: b, Labels: cfg.Labels, Created: time.Now().UTC()}, nil
+	}
 	if cfg.Driver != "" && cfg.Driver != "bridge" {
-		return nil, fmt.Errorf("driver %q: %w: only bridge is supported", cfg.Driver, ErrInvalidConfig)
+		return nil, fmt.Errorf("driver %q: %w: want bridge or cni", cfg.Driver, ErrInvalidConfig)
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -156,11 +167,7 @@ func (m *Manager) validate(st *state, cfg Config) (*Network, error) {
 	if cfg.MTU < 1280 || cfg.MTU > 65535 {
 		return nil, fmt.Errorf("mtu %d: %w: want 1280..65535", cfg.MTU, ErrInvalidConfig)
 	}
-	id := make([]byte, 32)
-	if _, err := rand.Read(id); err != nil {
-		return nil, fmt.Errorf("network id: %w", err)
-	}
-	n := &Network{Name: cfg.Name, ID: hex.EncodeToString(id), Driver: "bridge", Internal: cfg.Internal,
+	n := &Network{Name: cfg.Name, ID: newID(), Driver: "bridge", Internal: cfg.Internal,
 		MTU: cfg.MTU, DNS: cfg.Name != DefaultNetwork, Labels: cfg.Labels, Created: time.Now().UTC()}
 	n.Bridge = cfg.Bridge
 	if n.Bridge == "" {
@@ -213,6 +220,13 @@ func (m *Manager) validate(st *state, cfg Config) (*Network, error) {
 		n.IPv6Subnet, n.IPv6Gateway = p6.Subnet.String(), p6.Gateway.String()
 	}
 	return n, nil
+}
+
+// newID returns 64 random hex digits.
+func newID() string {
+	id := make([]byte, 32)
+	rand.Read(id) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(id)
 }
 
 // checkOverlap refuses a subnet overlapping another cove network's or a host
@@ -411,6 +425,9 @@ func isoOf(tag, name string) bool {
 
 // destroyNetwork removes the bridge and every rule of network n.
 func (m *Manager) destroyNetwork(n *Network) error {
+	if n.Driver == DriverCNI {
+		return nil // the plugins own whatever they created
+	}
 	c, err := nft.Open(m.table)
 	if err != nil {
 		return err

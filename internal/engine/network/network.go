@@ -37,6 +37,7 @@
 package network
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -59,8 +60,12 @@ const DefaultNetwork = "bridge"
 // Config describes a network to create (`cove network create`).
 type Config struct {
 	Name string
-	// Driver is "bridge" (the only one; empty means bridge).
+	// Driver is "bridge" (default) or "cni" (CNIConfList required; the
+	// plugins then do addressing, and Subnet and the fields below do not apply).
 	Driver string
+	// CNIConfList is a CNI network configuration list (JSON) for driver cni;
+	// its name is replaced by Name.
+	CNIConfList []byte
 	// Subnet in CIDR form; empty picks a free 10.89-10.127/24-16 subnet.
 	Subnet string
 	// Gateway defaults to the first host address of Subnet.
@@ -96,6 +101,7 @@ type Network struct {
 	MTU         int               `json:"mtu"`
 	DNS         bool              `json:"dns"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	CNIConfList json.RawMessage   `json:"cniConfList,omitempty"`
 	Created     time.Time         `json:"created"`
 	// KernelBoot is the boot id under which the bridge and rules were last
 	// set up; Attach skips re-checking them within the same boot.

@@ -41,7 +41,7 @@ func (m *Manager) Repair() (*RepairReport, error) {
 			kept = append(kept, a)
 			continue
 		}
-		if err := m.teardown(a); err != nil {
+		if err := m.teardown(a, st.Networks[a.Network]); err != nil {
 			errs = append(errs, err)
 			kept = append(kept, a)
 			continue
@@ -96,6 +96,9 @@ func (m *Manager) Repair() (*RepairReport, error) {
 	}
 	rep.Rules = n
 	for _, nw := range st.Networks {
+		if nw.Driver == DriverCNI {
+			continue
+		}
 		nw.KernelBoot = ""
 		if err := m.ensureNetwork(st, nw); err != nil {
 			errs = append(errs, err)
