@@ -160,21 +160,32 @@ func (s *Store) RemoveActive(key string) error {
 	if _, err := s.Active(key); err != nil && errors.Is(err, ErrInvalid) {
 		return err
 	}
-	unlock, err := s.lock()
+	t, err := s.detachActive(key)
 	if err != nil {
 		return err
+	}
+	t.release(s)
+	return nil
+}
+
+// detachActive moves the unmounted active layer key into tmp/ under the
+// store lock.
+func (s *Store) detachActive(key string) (*tmpEntry, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
 	}
 	defer unlock()
 	dir := s.activeDir(key)
 	if _, err := os.Lstat(dir); err != nil {
-		return fmt.Errorf("remove active layer %s: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("remove active layer %s: %w", key, ErrNotFound)
 	}
 	if m, err := s.mountedAt(key); err != nil {
-		return fmt.Errorf("remove active layer %s: %w", key, err)
+		return nil, fmt.Errorf("remove active layer %s: %w", key, err)
 	} else if m != "" {
-		return fmt.Errorf("remove active layer %s: mounted on %s: %w", key, m, ErrInUse)
+		return nil, fmt.Errorf("remove active layer %s: mounted on %s: %w", key, m, ErrInUse)
 	}
-	return s.moveAndRemove(dir, "rm-"+key)
+	return s.moveAway(dir, "rm-"+key)
 }
 
 // mountedAt returns a mount point where the active layer key is mounted,

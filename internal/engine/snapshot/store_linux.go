@@ -276,53 +276,63 @@ func (s *Store) Unpack(ctx context.Context, chainID, parent string, layer io.Rea
 // Remove deletes a committed snapshot. It fails with ErrInUse while a
 // child snapshot or an active layer sits on it.
 func (s *Store) Remove(chainID string) error {
-	hex, err := chainHex(chainID)
+	t, err := s.detachSnapshot(chainID)
 	if err != nil {
 		return err
+	}
+	t.release(s) // deleting a large tree need not block commits
+	return nil
+}
+
+// detachSnapshot moves the unused snapshot chainID into tmp/ under the
+// store lock.
+func (s *Store) detachSnapshot(chainID string) (*tmpEntry, error) {
+	hex, err := chainHex(chainID)
+	if err != nil {
+		return nil, err
 	}
 	unlock, err := s.lock()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	if !s.Has(chainID) {
-		return fmt.Errorf("remove snapshot %s: %w", chainID, ErrNotFound)
+		return nil, fmt.Errorf("remove snapshot %s: %w", chainID, ErrNotFound)
 	}
 	infos, err := s.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, i := range infos {
 		if i.Parent == chainID {
-			return fmt.Errorf("remove snapshot %s: parent of %s: %w", chainID, i.ChainID, ErrInUse)
+			return nil, fmt.Errorf("remove snapshot %s: parent of %s: %w", chainID, i.ChainID, ErrInUse)
 		}
 	}
 	actives, err := s.ListActive()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range actives {
 		if a.Parent == chainID {
-			return fmt.Errorf("remove snapshot %s: used by active layer %s: %w", chainID, a.Key, ErrInUse)
+			return nil, fmt.Errorf("remove snapshot %s: used by active layer %s: %w", chainID, a.Key, ErrInUse)
 		}
 	}
-	return s.moveAndRemove(s.snapDir(hex), "rm-"+hex[:12])
+	return s.moveAway(s.snapDir(hex), "rm-"+hex[:12])
 }
 
-// moveAndRemove renames p into tmp/ (so it vanishes atomically) and
-// deletes it there; a crash leaves it for Repair.
-func (s *Store) moveAndRemove(p, prefix string) error {
+// moveAway renames p into a new tmp/ entry, so that it vanishes
+// atomically; the entry's release deletes it, or Repair after a crash.
+func (s *Store) moveAway(p, prefix string) (*tmpEntry, error) {
 	t, err := s.newTmp(prefix)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer t.release(s)
-	dst := filepath.Join(t.path, "x")
-	if err := os.Rename(p, dst); err != nil {
-		return fmt.Errorf("remove %s: %w", p, err)
+	if err := os.Rename(p, filepath.Join(t.path, "x")); err != nil {
+		t.release(s)
+		return nil, fmt.Errorf("remove %s: %w", p, err)
 	}
 	syncDir(filepath.Dir(p))
-	return nil // release removes t.path with dst in it
+	return t, nil
 }
 
 // List lists the committed snapshots, sorted by creation time.
