@@ -68,10 +68,12 @@ conformance-runc:
 bench:
 	bench/runtime.sh
 	bench/checkpoint.sh
+	bench/network.sh
 
 bench-quick:
 	bench/runtime.sh --quick
 	bench/checkpoint.sh --quick
+	bench/network.sh --quick
 
 # fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
 # each, seeded from its testdata/fuzz corpus.

@@ -287,6 +287,34 @@ func (m *Manager) freeSubnet(st *state) (string, error) {
 	return "", fmt.Errorf("%w: no free subnet in 10.90.0.0/16, give one with --subnet", ErrOverlap)
 }
 
+// Ensure makes sure the kernel side of a network exists (after a reboot the
+// state survives but bridges and rules do not) and returns the network.
+func (m *Manager) Ensure(name string) (*Network, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := m.load()
+	if err != nil {
+		return nil, err
+	}
+	n := st.Networks[name]
+	if n == nil {
+		return nil, fmt.Errorf("network %s: %w", name, ErrNotFound)
+	}
+	if n.Driver != DriverCNI {
+		if err := m.ensureNetwork(st, n); err != nil {
+			return nil, err
+		}
+		if err := m.save(st, false); err != nil {
+			return nil, err
+		}
+	}
+	c := *n
+	return &c, nil
+}
+
 // List returns all networks, sorted by name, with their containers.
 func (m *Manager) List() ([]Network, error) {
 	unlock, err := m.lock()

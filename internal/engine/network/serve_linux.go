@@ -33,7 +33,7 @@ type ServeOptions struct {
 // reloaded from the state whenever the state file changes, so the engine
 // only needs to start this once per network, in a long-lived process.
 func (m *Manager) Serve(ctx context.Context, network string, o ServeOptions) error {
-	n, err := m.Inspect(network)
+	n, err := m.Ensure(network)
 	if err != nil {
 		return err
 	}
