@@ -404,3 +404,23 @@ func TestConcurrentUnpackSameLayer(t *testing.T) {
 		}
 	})
 }
+
+func TestMountWithMount2(t *testing.T) {
+	needRoot(t)
+	forceMount2 = true
+	defer func() { forceMount2 = false }()
+	s, err := Open(t.TempDir(), WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpack(t, s, "m2a", "", f("a", "a"), f("b", "b"))
+	unpack(t, s, "m2b", "m2a", wh("", "a"), f("c", "c"))
+	m := mountActive(t, s, "m2-c", "m2b")
+	if exists(filepath.Join(m, "a")) || !exists(filepath.Join(m, "b")) || !exists(filepath.Join(m, "c")) {
+		t.Error("overlay through mount(2): wrong merged view")
+	}
+	src, err := s.mountedAt("m2-c")
+	if err != nil || src != m {
+		t.Errorf("mountedAt = %q %v, want %s (found by upperdir)", src, err, m)
+	}
+}
