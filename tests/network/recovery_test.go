@@ -190,3 +190,42 @@ func TestNetRollbackAndRepair(t *testing.T) {
 func deleteNS(path string) error {
 	return exec.Command("ip", "netns", "delete", path[strings.LastIndexByte(path, '/')+1:]).Run()
 }
+
+// Losing the kernel side (bridge and nftables table gone, as after someone
+// ran `ip link del` and `nft delete table`): Repair re-creates the bridge
+// and rules and puts the surviving container back, published port included.
+func TestNetRepairKernelLoss(t *testing.T) {
+	e := newEnv(t)
+	n, err := e.m.Create(network.Config{Name: "covet-k", Subnet: "10.201.15.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns1, _ := e.attach("k1", network.AttachOptions{Network: "covet-k", Ports: []network.PortMapping{{HostPort: 18900, ContainerPort: 80}}})
+	_, a2 := e.attach("k2", network.AttachOptions{Network: "covet-k"})
+	listenTCP(t, ns1, ":80", "k1")
+	if got, err := dialTCP("", "127.0.0.1:18900"); err != nil || got != "k1" {
+		t.Fatalf("before: %q %v", got, err)
+	}
+	br, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(br); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := nft.Open(table)
+	c.DeleteTable()
+	c.Close()
+	if _, err := dialTCP("", "127.0.0.1:18900"); err == nil {
+		t.Fatal("port answers without bridge and rules")
+	}
+	if _, err := e.m.Repair(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dialTCP("", "127.0.0.1:18900"); err != nil || got != "k1" {
+		t.Errorf("published port after repair: %q %v", got, err)
+	}
+	if err := ping(ns1, a2.IP); err != nil {
+		t.Errorf("containers after repair: %v", err)
+	}
+}

@@ -104,6 +104,30 @@ func (m *Manager) Repair() (*RepairReport, error) {
 			errs = append(errs, err)
 		}
 	}
+	// Surviving attachments: back on their bridge (a re-created bridge has
+	// no ports) and their published ports present.
+	have, err := c.List()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	tags := map[string]bool{}
+	for _, r := range have {
+		tags[r.Tag] = true
+	}
+	for _, a := range st.Attachments {
+		n := st.Networks[a.Network]
+		if n == nil || n.Driver == DriverCNI {
+			continue
+		}
+		if err := reattach(n, a); err != nil {
+			errs = append(errs, err)
+		}
+		if len(a.Ports) > 0 && !tags[attTag(a.Network, a.ContainerID)] {
+			if err := m.addPortRules(n, a); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if err := m.save(st, true); err != nil {
 		errs = append(errs, err)
 	}
@@ -118,4 +142,26 @@ func netnsGone(path string) bool {
 		return true
 	}
 	return fs.Type != unix.NSFS_MAGIC
+}
+
+// reattach puts a's host veth back on its network's bridge if it is not.
+func reattach(n *Network, a *Attachment) error {
+	l, err := netlink.LinkByName(a.HostVeth)
+	if err != nil {
+		return nil // gone with its namespace; nothing to put back
+	}
+	br, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", n.Bridge, err)
+	}
+	if l.Attrs().MasterIndex == br.Attrs().Index {
+		return nil
+	}
+	if err := netlink.LinkSetMaster(l, br); err != nil {
+		return fmt.Errorf("put %s back on %s: %w", a.HostVeth, n.Bridge, err)
+	}
+	if len(a.Ports) > 0 {
+		netlink.LinkSetHairpin(l, true)
+	}
+	return nil
 }
