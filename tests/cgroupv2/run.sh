@@ -82,6 +82,7 @@ done
 build env CGO_ENABLED=1 go build -tags osusergo,netgo \
 	-ldflags "$strip -linkmode external -extldflags -static" -o "$root/opt/cove/cove-runc" ./cmd/cove-runc
 build env CGO_ENABLED=0 go build -ldflags "$strip" -o "$root/opt/cove/recvtty" ./internal/runtime/console/cmd/recvtty
+build env CGO_ENABLED=0 go build -ldflags "$strip" -o "$root/opt/cove/sysc" ./tests/integration/testdata/sysc
 ls "$root"/tests/*.test >/dev/null 2>&1 || { echo "cgroupv2: no test binaries built" >&2; exit 1; }
 
 # Stage 1 copies the initramfs into a tmpfs and switches root to it, so that
@@ -109,7 +110,7 @@ for m in /lib/modules/*.ko; do
 	[ -f "$m" ] && insmod "$m" rd_nr=1 rd_size=8192
 done
 echo "cgroupv2: kernel $(uname -r), $(grep MemTotal /proc/meminfo | tr -s ' '), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-export COVE_EXPECT_CGROUP=v2 COVE_IN_VM=1 COVE_RUNC=/opt/cove/cove-runc COVE_RECVTTY=/opt/cove/recvtty
+export COVE_EXPECT_CGROUP=v2 COVE_IN_VM=1 COVE_RUNC=/opt/cove/cove-runc COVE_RECVTTY=/opt/cove/recvtty COVE_SYSC=/opt/cove/sysc
 rc=0
 filter=$(cat /run-filter)
 for t in /tests/*.test; do
