@@ -54,19 +54,22 @@ state = %q
 func TestContainerdCtr(t *testing.T) {
 	needBins(t, containerdBin, ctrBin, shimBin)
 	dir := t.TempDir()
+	parent := "/cli-ctr-" + strconv.Itoa(os.Getpid())
+	removeCgroupTree(t, parent)
 	sock := startContainerd(t, dir, false, "")
 	ctr := &client{t: t, argv: []string{ctrBin, "-a", sock}, timeout: time.Minute}
 	ctr.must("images", "import", image.archive)
 	for _, rt := range runtimes() {
 		t.Run(rt.name, func(t *testing.T) {
-			ctrScenario(t, ctr.with(t), rt.name, rt.path, filepath.Join(dir, "runc-root-"+rt.name))
+			ctrScenario(t, ctr.with(t), rt.name, rt.path, filepath.Join(dir, "runc-root-"+rt.name), parent)
 		})
 	}
 }
 
-func ctrScenario(t *testing.T, ctr *client, name, bin, root string) {
+func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 	rtFlags := []string{"--runc-binary", bin, "--runc-root", root}
 	id := "cli-ctr-" + name
+	cgFlags := func(id string) []string { return []string{"--cgroup", parent + "/" + id} }
 	defer ctr.done()
 	t.Cleanup(func() {
 		if ctrStatus(ctr, id) == "" {
@@ -79,13 +82,13 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root string) {
 	})
 
 	// run --rm: output and exit code reach ctr.
-	r := ctr.run(append(append([]string{"run", "--rm"}, rtFlags...), imageName, id+"-rm", "sh", "-c", "echo hello from pid $$; exit 3")...)
+	r := ctr.run(append(append(append([]string{"run", "--rm"}, rtFlags...), cgFlags(id+"-rm")...), imageName, id+"-rm", "sh", "-c", "echo hello from pid $$; exit 3")...)
 	if r.code != 3 || !strings.Contains(r.out, "hello from pid 1") {
 		t.Errorf("ctr run --rm: want exit 3 and the greeting, got %v", r)
 	}
 
 	// A long-running task that exits on SIGTERM.
-	ctr.must(append(append([]string{"run", "-d"}, rtFlags...), imageName, id,
+	ctr.must(append(append(append([]string{"run", "-d"}, rtFlags...), cgFlags(id)...), imageName, id,
 		"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done")...)
 	pid := ctrPid(t, ctr, id)
 	if _, err := os.Stat(filepath.Join(root, "default", id)); err != nil {

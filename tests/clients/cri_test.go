@@ -65,11 +65,8 @@ func TestContainerdCRI(t *testing.T) {
 	defer conn.Close()
 	rs := cri.NewRuntimeServiceClient(conn)
 	parent := "/cli-cri-" + strconv.Itoa(os.Getpid())
-	t.Cleanup(func() {
-		for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "net_cls", "perf_event", "hugetlb", "systemd", "unified"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", c, parent))
-		}
-	})
+	// Registered before the pods' cleanups: runs after them.
+	removeCgroupTree(t, parent)
 	// CRI's image service learns of imported images asynchronously.
 	is := cri.NewImageServiceClient(conn)
 	if !waitFor(10*time.Second, func() bool {

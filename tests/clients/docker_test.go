@@ -91,12 +91,8 @@ func makeBridge(t *testing.T) (name, cidr string) {
 func TestDocker(t *testing.T) {
 	needBins(t, dockerdBin, dockerBin, dockerProxyBin, containerdBin, shimBin)
 	dir := t.TempDir()
+	removeCgroupTree(t, "cli-docker-"+strconv.Itoa(os.Getpid()))
 	docker := startDocker(t, dir)
-	t.Cleanup(func() {
-		for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "net_cls", "perf_event", "hugetlb", "systemd", "unified"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", c, "cli-docker-"+strconv.Itoa(os.Getpid())))
-		}
-	})
 	docker.must("load", "-i", image.archive)
 	for i, rt := range []struct{ name, runtime string }{{"runc", "runc"}, {"cove-runc", "cove"}} {
 		t.Run(rt.name, func(t *testing.T) {

@@ -256,3 +256,25 @@ func firstLine(s string) string {
 	}
 	return ""
 }
+
+// removeCgroupTree removes the cgroup /name and the empty cgroups below it
+// in every hierarchy, deepest first, at cleanup: engines leave their
+// parent cgroups behind. A cgroup that still has processes stays.
+func removeCgroupTree(t *testing.T, name string) {
+	t.Cleanup(func() {
+		hs, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, h := range hs {
+			top := filepath.Join(h, name)
+			var dirs []string
+			filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				os.Remove(dirs[i])
+			}
+		}
+	})
+}

@@ -19,10 +19,12 @@ const (
 )
 
 // podmanClient is podman with private storage, run and tmp dirs under dir,
-// cgroupfs (no systemd here), file events, and a private runtime root
-// for the runtime at path. PATH starts with a directory whose criu is
-// CRIU 4.1.1 when installed, for podman's and the runtime's criu lookups.
-func podmanClient(t *testing.T, dir, runtime, runtimeRoot string) *client {
+// cgroupfs (no systemd here), file events, and the runtime at path. PATH
+// starts with a directory whose criu is CRIU 4.1.1 when installed, for
+// podman's and the runtime's criu lookups. The runtime keeps its default
+// root: podman's container cleanup (run by conmon at exit) drops
+// --runtime-flag, so a private --root would leave its cgroups behind.
+func podmanClient(t *testing.T, dir, runtime string) *client {
 	bin := filepath.Join(dir, "bin")
 	os.MkdirAll(bin, 0o755)
 	if _, err := os.Stat(criuWrapper); err == nil {
@@ -37,16 +39,21 @@ func podmanClient(t *testing.T, dir, runtime, runtimeRoot string) *client {
 		"--events-backend", "file",
 	}
 	if runtime != "" {
-		argv = append(argv, "--runtime", runtime, "--runtime-flag", "root="+runtimeRoot)
+		argv = append(argv, "--runtime", runtime)
 	}
 	return &client{t: t, argv: argv, timeout: time.Minute,
 		env: []string{"PATH=" + bin + ":" + os.Getenv("PATH")}}
 }
 
+// podmanCgroup is the cgroup parent of the test's containers and their
+// conmons (podman's default, /libpod_parent, would outlive the test).
+var podmanCgroup = "/cli-podman-" + strconv.Itoa(os.Getpid())
+
 // podmanRunFlags are what `podman run` needs here: the hard RLIMIT_NOFILE
 // is 20000 and root cannot raise it to podman's default, and no network
 // (podman's default bridge would add iptables rules).
-var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "none"}
+var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "none",
+	"--cgroup-parent", podmanCgroup}
 
 // TestPodman runs busybox through podman and conmon with --runtime runc and
 // with --runtime cove-runc: run --rm with output and exit code, run -t; run -d,
@@ -54,8 +61,9 @@ var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "npr
 // restore of a running counter (it keeps counting), stop, rm.
 func TestPodman(t *testing.T) {
 	needBins(t, podmanBin, conmonBin)
+	removeCgroupTree(t, podmanCgroup)
 	dir := t.TempDir()
-	podman := podmanClient(t, dir, "", "")
+	podman := podmanClient(t, dir, "")
 	podman.must("import", image.rootfsTar, "cli-busybox")
 	t.Cleanup(func() {
 		runCmd(podman.env, time.Minute, append(podman.argv, "rm", "-af", "-t", "0")...)
@@ -64,7 +72,7 @@ func TestPodman(t *testing.T) {
 	})
 	for _, rt := range runtimes() {
 		t.Run(rt.name, func(t *testing.T) {
-			p := podmanClient(t, dir, rt.path, filepath.Join(dir, "runtime-root-"+rt.name))
+			p := podmanClient(t, dir, rt.path)
 			p.missing = new([]string)
 			podmanScenario(t, p, rt.name)
 		})
