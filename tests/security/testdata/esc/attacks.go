@@ -74,6 +74,7 @@ func exeAttack(out string) error {
 	}
 	held := map[int]int{} // pid -> O_PATH fd of its exe
 	var order []int
+	var mapHeld []int // O_PATH fds from map_files
 	for !stopped() {
 		time.Sleep(time.Millisecond)
 		for _, pid := range pids() {
@@ -96,10 +97,12 @@ func exeAttack(out string) error {
 				}
 				r.add("op=open-%s pid=%d comm=%s exe=%s result=%s", m.name, pid, comm(pid), target, result(err))
 			}
+			// map_files links to the file really mapped, which for an
+			// overlayfs file may be the file below it.
 			if maps, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/map_files"); err == nil && len(maps) > 0 {
 				fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/map_files/"+maps[0].Name(), unix.O_PATH|unix.O_CLOEXEC, 0)
 				if err == nil {
-					unix.Close(fd)
+					mapHeld = append(mapHeld, fd)
 				}
 				r.add("op=map-files pid=%d comm=%s result=%s", pid, comm(pid), result(err))
 			}
@@ -111,8 +114,14 @@ func exeAttack(out string) error {
 			}
 		}
 	}
+	targets := map[int]int{} // fd -> pid (0 for map_files handles)
 	for _, pid := range order {
-		fd := held[pid]
+		targets[held[pid]] = pid
+	}
+	for _, fd := range mapHeld {
+		targets[fd] = 0
+	}
+	for fd, pid := range targets {
 		path := "/proc/self/fd/" + strconv.Itoa(fd)
 		target, _ := os.Readlink(path)
 		for _, m := range []struct {
