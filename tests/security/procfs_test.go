@@ -22,8 +22,16 @@ func TestFakeProc(t *testing.T) {
 }
 
 func fakeProc(t *testing.T, noOpenat2 bool) {
-	for _, over := range []string{"/proc", "/proc/sys"} {
-		t.Run(strings.ReplaceAll(over[1:], "/", "-"), func(t *testing.T) {
+	for _, c := range []struct {
+		over   string
+		userns bool
+	}{{"/proc", false}, {"/proc/sys", false}, {"/proc", true}} {
+		over := c.over
+		name := strings.ReplaceAll(over[1:], "/", "-")
+		if c.userns {
+			name += "-userns"
+		}
+		t.Run(name, func(t *testing.T) {
 			fake := filepath.Join(t.TempDir(), "fakeproc")
 			kernel := filepath.Join(fake, "sys/kernel")
 			src := fake
@@ -42,9 +50,22 @@ func fakeProc(t *testing.T, noOpenat2 bool) {
 				s.Mounts = append(s.Mounts, specs.Mount{Destination: over, Type: "bind", Source: src, Options: []string{"rbind"}})
 				s.Linux.Sysctl = map[string]string{"kernel.shm_rmid_forced": "1"}
 				s.Process.OOMScoreAdj = &adj
+				if c.userns {
+					// The uid and gid maps are written by the runtime from
+					// the host's /proc: the fake one cannot take them.
+					s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+					s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+					s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+				}
 			})
 			e.noOpenat2 = noOpenat2
-			id := "esc-fakeproc-" + strings.ReplaceAll(over[1:], "/", "-")
+			if c.userns {
+				// The container's root (host uid 100000) walks to its rootfs.
+				for _, d := range []string{filepath.Dir(e.dir), e.dir, e.bundle} {
+					os.Chmod(d, 0o755)
+				}
+			}
+			id := "esc-fakeproc-" + name
 			out, err := e.runtime("create", "--bundle", e.bundle, id)
 			if b, _ := os.ReadFile(fakeFile); string(b) != "0\n" {
 				t.Errorf("the runtime wrote the fake procfs file: %q", b)
@@ -62,6 +83,12 @@ func fakeProc(t *testing.T, noOpenat2 bool) {
 			}
 			if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/oom_score_adj"); strings.TrimSpace(string(b)) != "123" {
 				t.Errorf("oom_score_adj %q, want 123", b)
+			}
+			if c.userns {
+				b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/uid_map")
+				if f := strings.Fields(string(b)); len(f) != 3 || f[0] != "0" || f[1] != "100000" || f[2] != "65536" {
+					t.Errorf("uid_map %q, want 0 100000 65536", b)
+				}
 			}
 		})
 	}
