@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -25,10 +26,16 @@ var cacheMagic = []byte("cove-seccomp-filter\n")
 // Cache keeps compiled filters as files in Dir, one per profile, named by
 // the sha256 of the profile's JSON, the architecture, the compiler version
 // and the syscall tables. Files are written atomically (rename); a file
-// that fails its checksum or validation is ignored and rewritten.
+// that fails its checksum or validation is ignored and rewritten. It keeps
+// at most MaxEntries files (DefaultMaxEntries when 0), dropping the oldest.
 type Cache struct {
-	Dir string
+	Dir        string
+	MaxEntries int
 }
+
+// DefaultMaxEntries bounds a cache: profiles differ per capability set and
+// engine, not per container, so a few dozen cover a host.
+const DefaultMaxEntries = 64
 
 // Key returns the cache key of a profile.
 func Key(s *specs.LinuxSeccomp) (string, error) {
@@ -73,9 +80,41 @@ func (c *Cache) Compile(s *specs.LinuxSeccomp) (*Filter, Result, error) {
 		return nil, res, err
 	}
 	if b, err := encodeEntry(f); err == nil {
-		writeAtomic(path, b) // best effort: a missing entry is recompiled
+		// Best effort: a missing entry is only recompiled.
+		if writeAtomic(path, b) == nil {
+			c.prune()
+		}
 	}
 	return f, res, nil
+}
+
+// prune removes the oldest entries beyond the limit, and temporary files
+// left by a crash.
+func (c *Cache) prune() {
+	limit := c.MaxEntries
+	if limit <= 0 {
+		limit = DefaultMaxEntries
+	}
+	ents, err := os.ReadDir(c.Dir)
+	if err != nil || len(ents) <= limit {
+		return
+	}
+	type entry struct {
+		name string
+		mod  int64
+	}
+	var es []entry
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		es = append(es, entry{e.Name(), fi.ModTime().UnixNano()})
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].mod < es[j].mod })
+	for _, e := range es[:max(0, len(es)-limit)] {
+		os.Remove(filepath.Join(c.Dir, e.name))
+	}
 }
 
 // Path returns where the entry of s is (or would be) stored.

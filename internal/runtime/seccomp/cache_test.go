@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 var defaultCaps = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
@@ -107,5 +110,27 @@ func BenchmarkKeyDefault(b *testing.B) {
 		if _, err := Key(p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCachePrune: the cache keeps at most MaxEntries files, the newest.
+func TestCachePrune(t *testing.T) {
+	c := &Cache{Dir: t.TempDir(), MaxEntries: 3}
+	var last string
+	for i := 0; i < 6; i++ {
+		p := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, DefaultErrnoRet: nil,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(i + 1))}}}
+		if _, _, err := c.Compile(p); err != nil {
+			t.Fatal(err)
+		}
+		last, _ = c.Path(p)
+		time.Sleep(5 * time.Millisecond) // distinct mtimes
+	}
+	ents, _ := os.ReadDir(c.Dir)
+	if len(ents) != 3 {
+		t.Errorf("%d entries, want 3", len(ents))
+	}
+	if _, err := os.Stat(last); err != nil {
+		t.Errorf("newest entry pruned: %v", err)
 	}
 }
