@@ -174,6 +174,7 @@ func runInit(sync *os.File) (io.Writer, error) {
 	if err := setRlimits(p.Rlimits); err != nil {
 		return nil, err
 	}
+	p.Env = withHome(p.Env, p.User.UID)
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return nil, err
@@ -226,6 +227,7 @@ func runExec(c *initConfig, sync *os.File, dec *json.Decoder, send func(string) 
 	if err := setRlimits(p.Rlimits); err != nil {
 		return nil, err
 	}
+	p.Env = withHome(p.Env, p.User.UID)
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return nil, err

@@ -187,3 +187,54 @@ func TestCCCheckpointCgroupBinds(t *testing.T) {
 	}
 	e.mustRuntime("delete", "--force", id)
 }
+
+// Docker and containerd leave HOME out of the process env; runc sets it
+// from the container's /etc/passwd for the process's uid ("/" when the
+// uid has no entry), for the init and for exec. cove-runc left it unset.
+func TestCCHome(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+		env  []string
+		want string
+	}{
+		{"root", 0, nil, "/root"},
+		{"user", 1000, nil, "/tmp"},
+		{"no-passwd-entry", 4242, nil, "/"},
+		{"given", 1000, []string{"HOME=/given"}, "/given"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, sh(`echo "home=$HOME"`), func(s *specs.Spec) {
+				s.Process.User.UID, s.Process.User.GID = tc.uid, tc.uid
+				s.Process.Env = append([]string{"PATH=/bin"}, tc.env...)
+			})
+			if out := e.mustRun("cc-home-" + tc.name); strings.TrimSpace(out) != "home="+tc.want {
+				t.Errorf("init: %q, want home=%s", out, tc.want)
+			}
+		})
+	}
+	e := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) { s.Process.Env = []string{"PATH=/bin"} })
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, "cc-home-exec")
+	if out := e.mustRuntime("exec", "--user", "1000:1000", "cc-home-exec", "sh", "-c", `echo "home=$HOME"`); strings.TrimSpace(out) != "home=/tmp" {
+		t.Errorf("exec as 1000: %q, want home=/tmp", out)
+	}
+	p := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(p, []byte(`{"args":["sh","-c","echo home=$HOME"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}`), 0o644)
+	if out := e.mustRuntime("exec", "--process", p, "cc-home-exec"); strings.TrimSpace(out) != "home=/root" {
+		t.Errorf("exec --process as root: %q, want home=/root", out)
+	}
+}
+
+// runc makes /dev/core -> /proc/kcore only where the kernel has a
+// /proc/kcore; cove-runc made it always, a dangling link on this kernel
+// (seen as an extra /dev entry under Docker).
+func TestCCDevCore(t *testing.T) {
+	e := newEnv(t, sh(`[ -L /dev/core ] && echo link || echo none`), nil)
+	want := "none"
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		want = "link"
+	}
+	if out := strings.TrimSpace(e.mustRun("cc-devcore")); out != want {
+		t.Errorf("/dev/core: %s, want %s (host /proc/kcore exists: %v)", out, want, want == "link")
+	}
+}
