@@ -164,22 +164,23 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", n.Bridge, err)
 	}
-	if old, err := netlink.LinkByName(a.HostVeth); err == nil {
-		// Left by a crashed attach of the same container to the same network.
-		netlink.LinkDel(old)
-	}
 	mac, err := net.ParseMAC(a.MAC)
 	if err != nil {
 		return fmt.Errorf("mac %q: %w", a.MAC, err)
 	}
-	la := netlink.NewLinkAttrs()
-	la.Name, la.MTU, la.MasterIndex, la.Flags = a.HostVeth, n.MTU, br.Attrs().Index, net.FlagUp
-	// The peer is created inside the container's namespace under its final name.
-	peer := a.IfName
-	veth := &netlink.Veth{LinkAttrs: la, PeerName: peer, PeerHardwareAddr: mac,
-		PeerMTU: uint32(n.MTU), PeerNamespace: netlink.NsFd(int(ns))}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("create veth %s: %w", a.HostVeth, err)
+	spec := vethSpec{Host: a.HostVeth, Master: br.Attrs().Index, MTU: n.MTU, Peer: a.IfName, PeerMAC: mac, PeerNSFd: int(ns)}
+	if err := createVeth(spec); errors.Is(err, unix.EEXIST) {
+		// Left by a crashed attach of the same container to the same
+		// network (or the container already has an interface of that name).
+		if old, lerr := netlink.LinkByName(a.HostVeth); lerr == nil {
+			netlink.LinkDel(old)
+			err = createVeth(spec)
+		}
+		if err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
 	}
 	if err := m.step("veth"); err != nil {
 		return err
@@ -189,9 +190,12 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 		return fmt.Errorf("netlink in %s: %w", a.NetNSPath, err)
 	}
 	defer h.Close()
-	cl, err := h.LinkByName(peer)
+	cl, err := h.LinkByName(a.IfName)
 	if err != nil {
-		return fmt.Errorf("veth peer %s in %s: %w", peer, a.NetNSPath, err)
+		return fmt.Errorf("veth peer %s in %s: %w", a.IfName, a.NetNSPath, err)
+	}
+	if err := h.LinkSetUp(cl); err != nil {
+		return fmt.Errorf("%s up: %w", a.IfName, err)
 	}
 	addrs := [][2]string{{a.IP, n.Subnet}}
 	if a.IPv6 != "" {
@@ -205,9 +209,6 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 		if err := h.AddrAdd(cl, na); err != nil {
 			return fmt.Errorf("address %s on %s: %w", na.IPNet, a.IfName, err)
 		}
-	}
-	if err := h.LinkSetUp(cl); err != nil {
-		return fmt.Errorf("%s up: %w", a.IfName, err)
 	}
 	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1}} // lo is ifindex 1 in every namespace
 	if err := h.LinkSetUp(lo); err != nil {
@@ -228,7 +229,13 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	if err := m.shape(h, cl, a.Bandwidth.EgressBps); err != nil {
 		return fmt.Errorf("egress limit: %w", err)
 	}
-	hl := netlink.Link(veth) // its index was filled in by LinkAdd
+	if a.Bandwidth.IngressBps == 0 && len(a.Ports) == 0 {
+		return m.step("link")
+	}
+	hl, err := netlink.LinkByName(a.HostVeth)
+	if err != nil {
+		return fmt.Errorf("veth %s: %w", a.HostVeth, err)
+	}
 	if err := m.shape(nil, hl, a.Bandwidth.IngressBps); err != nil {
 		return fmt.Errorf("ingress limit: %w", err)
 	}
