@@ -53,3 +53,4 @@ func BenchmarkDetach(b *testing.B) {
 		}
 	}
 }
+

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Attach connects a container's network namespace to a network: a veth pair
@@ -246,7 +247,8 @@ func (m *Manager) teardown(a *Attachment, n *Network) error {
 	}
 	var errs []error
 	if l, err := netlink.LinkByName(a.HostVeth); err == nil {
-		if err := netlink.LinkDel(l); err != nil {
+		// The kernel may be deleting it already with the container's namespace.
+		if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("delete veth %s: %w", a.HostVeth, err))
 		}
 	}
