@@ -53,4 +53,3 @@ func BenchmarkDetach(b *testing.B) {
 		}
 	}
 }
-
