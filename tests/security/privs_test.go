@@ -200,7 +200,8 @@ func TestSetuidAndFileCaps(t *testing.T) {
 // default rules, cannot be opened either (created with mknod, which the
 // rules allow for every node).
 func TestDeviceCgroup(t *testing.T) {
-	script := `mknod /tmp/loop b 7 200 && echo mknod-loop ok; echo "open-loop $(/bin/esc open /tmp/loop r)"
+	script := `echo "fuse-node $(test -e /dev/fuse && echo present || echo absent)"
+mknod /tmp/loop b 7 200 && echo mknod-loop ok; echo "open-loop $(/bin/esc open /tmp/loop r)"
 mknod /tmp/fuse c 10 229 && echo mknod-fuse ok; echo "open-fuse $(/bin/esc open /tmp/fuse rw)"`
 	e := newEnv(t, sh(script), func(s *specs.Spec) {
 		c := s.Process.Capabilities
@@ -213,7 +214,7 @@ mknod /tmp/fuse c 10 229 && echo mknod-fuse ok; echo "open-fuse $(/bin/esc open 
 	})
 	out := e.mustRun("esc-devcg")
 	t.Logf("results:\n%s", out)
-	for _, want := range []string{"mknod-loop ok", "open-loop EPERM", "open-fuse EPERM"} {
+	for _, want := range []string{"fuse-node absent", "mknod-loop ok", "open-loop EPERM", "open-fuse EPERM"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("want %q in:\n%s", want, out)
 		}
