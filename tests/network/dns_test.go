@@ -109,6 +109,23 @@ func TestNetDNS(t *testing.T) {
 			t.Errorf("tcp=%v forwarded: %v", tcp, a)
 		}
 	}
+	// A container started with --dns has its other queries forwarded there.
+	up2 := &dns.Server{Lookup: func(name string) ([]netip.Addr, bool) {
+		return []netip.Addr{netip.MustParseAddr("192.0.2.8")}, name == "example.test"
+	}}
+	pc2, err := net.ListenPacket("udp", "127.77.0.1:53")
+	if err != nil {
+		t.Fatalf("second upstream: %v", err)
+	}
+	go up2.ServeConns(ctx, pc2, nil)
+	nsCustom, _ := e.attach("custom1", network.AttachOptions{Network: "covet-dns", Name: "custom", DNS: []string{"127.77.0.1"}})
+	if _, a := askDNS(t, nsCustom, n.Gateway, "example.test", dnsmessage.TypeA, false); len(a) != 1 || a[0].String() != "192.0.2.8" {
+		t.Errorf("--dns upstream: %v, want 192.0.2.8", a)
+	}
+	if _, a := askDNS(t, nsCustom, n.Gateway, "web", dnsmessage.TypeA, false); len(a) != 1 || a[0].String() != web.IP {
+		t.Errorf("--dns container resolving a name on its network: %v", a)
+	}
+
 	// Names follow the state: a container attached later resolves, a detached one no longer.
 	_, late := e.attach("late1", network.AttachOptions{Network: "covet-dns", Name: "late"})
 	if _, a := askDNS(t, nsDB, n.Gateway, "late", dnsmessage.TypeA, false); len(a) != 1 || a[0].String() != late.IP {

@@ -134,3 +134,27 @@ func TestNetMultipleNetworks(t *testing.T) {
 		t.Errorf("double attach: %v", err)
 	}
 }
+
+// --network none: the namespace gets loopback only, and it is up.
+func TestNetModeNone(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "none")
+	m, err := network.ParseMode("none")
+	if err != nil || !m.NeedsNamespace() {
+		t.Fatalf("mode none: %+v %v", m, err)
+	}
+	if err := network.LoopbackUp(ns); err != nil {
+		t.Fatal(err)
+	}
+	listenTCP(t, ns, "127.0.0.1:8080", "lo")
+	if got, err := dialTCP(ns, "127.0.0.1:8080"); err != nil || got != "lo" {
+		t.Errorf("loopback in mode none: %q %v", got, err)
+	}
+	h, _ := netns.GetFromPath(ns)
+	defer h.Close()
+	nh, _ := netlink.NewHandleAt(h)
+	defer nh.Close()
+	if links, _ := nh.LinkList(); len(links) != 1 {
+		t.Errorf("links in mode none: %d, want lo only", len(links))
+	}
+}

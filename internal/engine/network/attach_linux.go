@@ -94,7 +94,12 @@ func (m *Manager) plan(st *state, n *Network, o AttachOptions) (*Attachment, err
 	h := sha256.Sum256([]byte(o.ContainerID + "\x00" + n.Name))
 	a := &Attachment{ContainerID: o.ContainerID, Name: o.Name, Network: n.Name, NetNSPath: o.NetNSPath,
 		HostVeth: m.prefix + "v" + hex.EncodeToString(h[:4]), Gateway: n.Gateway, IPv6Gateway: n.IPv6Gateway,
-		Aliases: o.Aliases, Bandwidth: o.Bandwidth, Created: time.Now().UTC()}
+		Aliases: o.Aliases, Bandwidth: o.Bandwidth, DNS: o.DNS, Created: time.Now().UTC()}
+	for _, d := range o.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return nil, fmt.Errorf("dns server %q: %w", d, ErrInvalidConfig)
+		}
+	}
 	a.IfName = o.IfName
 	if a.IfName == "" {
 		taken := map[string]bool{}

@@ -151,6 +151,9 @@ type AttachOptions struct {
 	// IfName is the interface name in the container; empty picks eth0..N.
 	IfName    string
 	Bandwidth Bandwidth
+	// DNS servers (--dns) the network's DNS responder forwards this
+	// container's queries to, instead of the host's resolvers.
+	DNS []string
 }
 
 // Attachment is a container's presence on a network.
@@ -170,5 +173,6 @@ type Attachment struct {
 	Aliases     []string      `json:"aliases,omitempty"`
 	Ports       []PortMapping `json:"ports,omitempty"`
 	Bandwidth   Bandwidth     `json:"bandwidth"`
+	DNS         []string      `json:"dns,omitempty"`
 	Created     time.Time     `json:"created"`
 }

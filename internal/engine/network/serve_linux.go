@@ -61,7 +61,7 @@ func (m *Manager) Serve(ctx context.Context, network string, o ServeOptions) err
 		}
 	}
 	t := &nameTable{m: m, network: network}
-	s := &dns.Server{Lookup: t.lookup, Upstreams: ups, Log: o.Log}
+	s := &dns.Server{Lookup: t.lookup, UpstreamsFor: t.upstreams, Upstreams: ups, Log: o.Log}
 	return s.Serve(ctx, addr)
 }
 
@@ -73,25 +73,41 @@ type nameTable struct {
 	mtime   time.Time
 	size    int64
 	names   map[string][]netip.Addr
+	dns     map[netip.Addr][]string // client address -> its --dns upstreams
 }
 
 func (t *nameTable) lookup(name string) ([]netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if fi, err := os.Stat(filepath.Join(t.m.dir, stateFile)); err == nil && (!fi.ModTime().Equal(t.mtime) || fi.Size() != t.size || t.names == nil) {
-		// Read without the lock: the file is replaced atomically.
-		if st, err := t.m.load(); err == nil {
-			t.names = names(st, t.network)
-			t.mtime, t.size = fi.ModTime(), fi.Size()
-		}
-	}
+	t.refresh()
 	a, ok := t.names[name]
 	return a, ok
 }
 
-// names builds the name table of one network.
-func names(st *state, network string) map[string][]netip.Addr {
+// upstreams returns the --dns servers of the container at client, if any.
+func (t *nameTable) upstreams(client netip.Addr) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refresh()
+	return t.dns[client]
+}
+
+// refresh reloads the tables when the state file changed.
+// Preconditions: t.mu is held.
+func (t *nameTable) refresh() {
+	if fi, err := os.Stat(filepath.Join(t.m.dir, stateFile)); err == nil && (!fi.ModTime().Equal(t.mtime) || fi.Size() != t.size || t.names == nil) {
+		// Read without the lock: the file is replaced atomically.
+		if st, err := t.m.load(); err == nil {
+			t.names, t.dns = names(st, t.network)
+			t.mtime, t.size = fi.ModTime(), fi.Size()
+		}
+	}
+}
+
+// names builds the name table of one network and the per-client upstreams.
+func names(st *state, network string) (map[string][]netip.Addr, map[netip.Addr][]string) {
 	out := map[string][]netip.Addr{}
+	ups := map[netip.Addr][]string{}
 	for _, a := range st.Attachments {
 		if a.Network != network {
 			continue
@@ -100,6 +116,9 @@ func names(st *state, network string) map[string][]netip.Addr {
 		for _, s := range []string{a.IP, a.IPv6} {
 			if ip, err := netip.ParseAddr(s); err == nil {
 				addrs = append(addrs, ip)
+				for _, d := range a.DNS {
+					ups[ip] = append(ups[ip], net.JoinHostPort(d, "53"))
+				}
 			}
 		}
 		keys := append([]string{a.Name}, a.Aliases...)
@@ -112,5 +131,5 @@ func names(st *state, network string) map[string][]netip.Addr {
 			}
 		}
 	}
-	return out
+	return out, ups
 }

@@ -31,6 +31,9 @@ type Server struct {
 	Lookup func(name string) ([]netip.Addr, bool)
 	// Upstreams are "ip:port" resolvers tried in order for other names.
 	Upstreams []string
+	// UpstreamsFor, if set, may return other upstreams for one client
+	// (a container started with --dns); nil means Upstreams.
+	UpstreamsFor func(client netip.Addr) []string
 	// Timeout per upstream attempt (default 2 s).
 	Timeout time.Duration
 	// Log receives errors (default: discarded).
@@ -94,7 +97,7 @@ func (s *Server) serveUDP(ctx context.Context, pc net.PacketConn) {
 		}
 		req := append([]byte(nil), buf[:n]...)
 		go func() {
-			resp := s.Handle(ctx, req, false)
+			resp := s.HandleFrom(ctx, req, false, addrOf(from))
 			if resp != nil {
 				pc.WriteTo(resp, from)
 			}
@@ -119,7 +122,7 @@ func (s *Server) serveTCP(ctx context.Context, l net.Listener) {
 				if err != nil {
 					return
 				}
-				resp := s.Handle(ctx, req, true)
+				resp := s.HandleFrom(ctx, req, true, addrOf(c.RemoteAddr()))
 				if resp == nil || writeTCP(c, resp) != nil {
 					return
 				}
@@ -147,6 +150,19 @@ func writeTCP(w io.Writer, msg []byte) error {
 // Handle answers one DNS message; tcp says how it came (and how to forward
 // it). It returns nil for input that is not worth an answer.
 func (s *Server) Handle(ctx context.Context, req []byte, tcp bool) []byte {
+	return s.HandleFrom(ctx, req, tcp, netip.Addr{})
+}
+
+// addrOf is the IP of a UDP or TCP address (zero otherwise).
+func addrOf(a net.Addr) netip.Addr {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// HandleFrom is Handle for a query from client (which picks the upstreams).
+func (s *Server) HandleFrom(ctx context.Context, req []byte, tcp bool, client netip.Addr) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(req)
 	if err != nil || h.Response {
@@ -162,7 +178,13 @@ func (s *Server) Handle(ctx context.Context, req []byte, tcp bool) []byte {
 			return reply(h, &q, dnsmessage.RCodeSuccess, addrs)
 		}
 	}
-	if resp := s.forward(ctx, req, tcp); resp != nil {
+	ups := s.Upstreams
+	if s.UpstreamsFor != nil {
+		if u := s.UpstreamsFor(client); u != nil {
+			ups = u
+		}
+	}
+	if resp := s.forward(ctx, req, tcp, ups); resp != nil {
 		return resp
 	}
 	return reply(h, &q, dnsmessage.RCodeServerFailure, nil)
@@ -199,12 +221,12 @@ func reply(h dnsmessage.Header, q *dnsmessage.Question, rc dnsmessage.RCode, add
 }
 
 // forward relays req to the upstreams in turn; nil when none answered.
-func (s *Server) forward(ctx context.Context, req []byte, tcp bool) []byte {
+func (s *Server) forward(ctx context.Context, req []byte, tcp bool, upstreams []string) []byte {
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Second
 	}
-	for _, up := range s.Upstreams {
+	for _, up := range upstreams {
 		resp, err := exchange(ctx, up, req, tcp, timeout)
 		if err == nil {
 			return resp
