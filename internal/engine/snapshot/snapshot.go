@@ -20,6 +20,12 @@
 //
 // A snapshot becomes visible only by a rename from tmp/ into snapshots/, so
 // a crash at any point leaves either no snapshot or a complete one.
+//
+// An image pull calls Unpack once per layer, bottom first, each on the
+// previous chain ID. A container's life is Prepare(id, topChainID,
+// WithLabels(...)), Mount(id, rootfs) before the runtime's create,
+// Unmount(rootfs) and RemoveActive(id) after delete; Repair after a crash
+// lists active layers so the engine can drop those without a container.
 package snapshot
 
 import (
