@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -70,6 +71,31 @@ func WriteProcfs(path string, data []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// Reopen opens the inode f holds (an O_PATH handle whose type the caller
+// checked, say) again with flags, through the procfs of OpenProcfs and
+// f's /proc/thread-self/fd entry: no path in the container is looked up
+// again, so nothing can be swapped in between. The result must be the
+// same inode.
+func Reopen(f *os.File, flags int) (*os.File, error) {
+	root, err := procfsRoot()
+	if err != nil {
+		return nil, err
+	}
+	var want, got unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &want); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Openat(root, "thread-self/fd/"+strconv.Itoa(int(f.Fd())), flags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "reopen", Path: f.Name(), Err: err}
+	}
+	if err := unix.Fstat(fd, &got); err != nil || got.Dev != want.Dev || got.Ino != want.Ino {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "reopen", Path: f.Name(), Err: unix.EXDEV}
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 func checkProcfs(fd int) error {

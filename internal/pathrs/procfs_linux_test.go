@@ -35,3 +35,25 @@ func TestOpenProcfs(t *testing.T) {
 		}
 	})
 }
+
+func TestReopen(t *testing.T) {
+	p := t.TempDir() + "/f"
+	f, err := OpenInRoot("/", p, unix.O_CREAT|unix.O_WRONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h, err := OpenInRoot("/", p, unix.O_PATH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	w, err := Reopen(h, unix.O_WRONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write([]byte("x")); err != nil {
+		t.Errorf("write through the reopened handle: %v", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"cove/internal/pathrs"
 )
 
 // maxNameLen bounds the name payload RecvFd accepts with a descriptor.
@@ -16,8 +18,12 @@ const maxNameLen = 4096
 // NewPty opens "/dev/ptmx" of the current root (O_RDWR|O_NOCTTY|O_CLOEXEC),
 // unlocks it and returns the master and the slave's path (/dev/pts/N).
 // The master is in non-blocking mode and registered with the Go poller.
+//
+// /dev/ptmx is resolved inside the root and must be the pty multiplexer
+// (5:2) before it is opened: in a container's /dev, it or /dev/pts/ptmx may
+// be a symlink to any file.
 func NewPty() (master *os.File, slave string, err error) {
-	master, err = os.OpenFile("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, err = openPtmx()
 	if err != nil {
 		return nil, "", fmt.Errorf("open pty master: %w", err)
 	}
@@ -37,6 +43,24 @@ func NewPty() (master *os.File, slave string, err error) {
 		return nil, "", err
 	}
 	return master, fmt.Sprintf("/dev/pts/%d", n), nil
+}
+
+func openPtmx() (*os.File, error) {
+	p, err := pathrs.OpenInRoot("/", "/dev/ptmx", unix.O_PATH)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(p.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
+		return nil, fmt.Errorf("/dev/ptmx is not the pty multiplexer (mode %#o, device %d:%d)",
+			st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	// Non-blocking, so that os.NewFile registers it with the poller.
+	return pathrs.Reopen(p, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK)
 }
 
 // Dial connects to the console socket at path (a unix stream socket) and
