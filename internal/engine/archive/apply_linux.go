@@ -172,37 +172,55 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if err != nil {
 		return a.errf(hdr, "parent directory", err)
 	}
-	isDir := hdr.Typeflag == tar.TypeDir
-	wasWhited := false
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-		existingDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-		if !(isDir && existingDir) {
-			wasWhited = isWhiteout(&st)
-			if err := removeAllAt(pfd, base); err != nil {
-				return a.errf(hdr, "replace", err)
-			}
-			if typ := st.Mode & unix.S_IFMT; typ == unix.S_IFDIR || typ == unix.S_IFLNK {
-				// Cached paths may have gone through it.
-				a.dropDirs()
-				if pfd, err = a.parent(dir); err != nil {
-					return a.errf(hdr, "parent directory", err)
-				}
-			}
-		}
-	} else if err != unix.ENOENT {
-		return a.errf(hdr, "stat", err)
-	}
-	if _, ok := a.whited[name]; ok {
-		wasWhited = true
-	}
+	_, wasWhited := a.whited[name]
 	a.markSeen(name)
 	mode := uint32(hdr.Mode) & 0o7777
+	if hdr.Typeflag == tar.TypeLink {
+		if pfd, _, err = a.replace(hdr, dir, pfd, base); err != nil {
+			return err
+		}
+		return a.hardlink(hdr, name, pfd, base)
+	}
+	// Create first and look at what is in the way only on EEXIST: one
+	// syscall less per entry in the common case.
+	fd := -1
+	create := func(pfd int) (op string, err error) {
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			return "mkdir", unix.Mkdirat(pfd, base, 0o700)
+		case tar.TypeReg:
+			fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+			return "create", err
+		case tar.TypeSymlink:
+			return "symlink", unix.Symlinkat(hdr.Linkname, pfd, base)
+		}
+		typ := uint32(unix.S_IFIFO)
+		switch hdr.Typeflag {
+		case tar.TypeChar:
+			typ = unix.S_IFCHR
+		case tar.TypeBlock:
+			typ = unix.S_IFBLK
+		}
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		return "mknod", unix.Mknodat(pfd, base, typ|mode&0o777, int(dev))
+	}
+	op, err := create(pfd)
+	if err == unix.EEXIST {
+		var whiteout bool
+		if pfd, whiteout, err = a.replace(hdr, dir, pfd, base); err != nil {
+			return err
+		}
+		wasWhited = wasWhited || whiteout
+		op, err = create(pfd)
+		if err == unix.EEXIST && hdr.Typeflag == tar.TypeDir {
+			err = nil // replace kept the directory there
+		}
+	}
+	if err != nil {
+		return a.errf(hdr, op, err)
+	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
-			return a.errf(hdr, "mkdir", err)
-		}
 		if wasWhited && a.opts.Whiteouts == WhiteoutOverlay {
 			// Deleted then re-created in this layer: the lower
 			// directory's content must stay hidden.
@@ -213,30 +231,41 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 		a.dirMetas = append(a.dirMetas, dirMeta{name, mode, hdr.AccessTime, hdr.ModTime})
 		return a.meta(hdr, pfd, base, true)
 	case tar.TypeReg:
-		return a.regular(hdr, tr, pfd, base, mode)
-	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
-			return a.errf(hdr, "symlink", err)
-		}
-	case tar.TypeLink:
-		return a.hardlink(hdr, name, pfd, base)
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		typ := uint32(unix.S_IFIFO)
-		switch hdr.Typeflag {
-		case tar.TypeChar:
-			typ = unix.S_IFCHR
-		case tar.TypeBlock:
-			typ = unix.S_IFBLK
-		}
-		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-		if err := unix.Mknodat(pfd, base, typ|mode&0o777, int(dev)); err != nil {
-			return a.errf(hdr, "mknod", err)
-		}
+		return a.regular(hdr, tr, fd, pfd, base, mode)
 	}
 	if err := a.meta(hdr, pfd, base, false); err != nil {
 		return err
 	}
 	return a.times(hdr, pfd, base)
+}
+
+// replace removes what is at base in pfd unless both it and the entry are
+// directories (a directory entry only updates an existing one), and
+// returns the parent's descriptor (looked up again if cached paths may
+// have gone through what was removed) and whether it was a whiteout.
+func (a *applier) replace(hdr *tar.Header, dir string, pfd int, base string) (int, bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err == unix.ENOENT {
+			return pfd, false, nil
+		}
+		return -1, false, a.errf(hdr, "stat", err)
+	}
+	typ := st.Mode & unix.S_IFMT
+	if typ == unix.S_IFDIR && hdr.Typeflag == tar.TypeDir {
+		return pfd, false, nil
+	}
+	if err := removeAllAt(pfd, base); err != nil {
+		return -1, false, a.errf(hdr, "replace", err)
+	}
+	if typ == unix.S_IFDIR || typ == unix.S_IFLNK {
+		a.dropDirs()
+		var err error
+		if pfd, err = a.parent(dir); err != nil {
+			return -1, false, a.errf(hdr, "parent directory", err)
+		}
+	}
+	return pfd, isWhiteout(&st), nil
 }
 
 // markSeen records that this layer holds p and so its parent directories.
@@ -250,12 +279,9 @@ func (a *applier) markSeen(p string) {
 	}
 }
 
-// regular writes a regular file's content, then its metadata.
-func (a *applier) regular(hdr *tar.Header, tr *tar.Reader, pfd int, base string, mode uint32) error {
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return a.errf(hdr, "create", err)
-	}
+// regular writes a regular file's content to fd, just created as base in
+// pfd, then its metadata.
+func (a *applier) regular(hdr *tar.Header, tr *tar.Reader, fd, pfd int, base string, mode uint32) error {
 	f := os.NewFile(uintptr(fd), base)
 	defer f.Close()
 	n, err := io.CopyBuffer(fileWriter{f}, tr, a.buf)
