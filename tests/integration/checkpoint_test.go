@@ -447,3 +447,91 @@ func TestCheckpointBadInput(t *testing.T) {
 		t.Fatalf("status %s after a refused checkpoint, want stopped", st)
 	}
 }
+
+// crFreePort returns a TCP port on 127.0.0.1 that nothing listens on.
+func crFreePort(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*unix.SockaddrInet4).Port
+}
+
+// Post-copy (lazy) migration: checkpoint --lazy-pages serves memory from a
+// page server, CRIU's lazy-pages daemon fetches it while the restored copy
+// (a new id) already runs. fs.pipe-max-size is put back afterwards.
+func TestCheckpointLazyPages(t *testing.T) {
+	criu := crCriu(t)
+	pipeMax := readTrim(t, "/proc/sys/fs/pipe-max-size")
+	e := newEnv(t, sh(`i=0; while true; do i=$((i+1)); echo $i >/count; sleep 0.05; done`), nil)
+	id, id2, img := "cr-lazy", "cr-lazy-2", filepath.Join(t.TempDir(), "img")
+	os.Mkdir(img, 0o700)
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, id)
+	count := filepath.Join(e.bundle, "rootfs", "count")
+	crWaitFor(t, "the counter", func() bool { return crCount(count) >= 20 })
+
+	port := strconv.Itoa(crFreePort(t))
+	status, statusW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer status.Close()
+	ck := exec.Command(runtimeBin, "--root", e.root, "--criu", criu, "checkpoint", "--lazy-pages",
+		"--page-server", "127.0.0.1:"+port, "--status-fd", "3", "--image-path", img, id)
+	ck.ExtraFiles = []*os.File{statusW}
+	ckOut, _ := os.CreateTemp(t.TempDir(), "ck")
+	ck.Stdout, ck.Stderr = ckOut, ckOut
+	if err := ck.Start(); err != nil {
+		t.Fatal(err)
+	}
+	statusW.Close()
+	ckDone := make(chan error, 1)
+	go func() { ckDone <- ck.Wait() }()
+	t.Cleanup(func() { ck.Process.Kill() })
+	// One byte once the page server listens.
+	if _, err := status.Read(make([]byte, 1)); err != nil {
+		b, _ := os.ReadFile(ckOut.Name())
+		t.Fatalf("no ready byte on --status-fd: %v\n%s", err, b)
+	}
+	daemon := exec.Command(criu, "lazy-pages", "--page-server", "--address", "127.0.0.1", "--port", port,
+		"-D", img, "-W", img, "-o", "lazy-pages.log")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	time.Sleep(300 * time.Millisecond) // the daemon's socket in the work dir
+	e.mustCr(criu, "restore", "-d", "--lazy-pages", "--bundle", e.bundle, "--image-path", img, id2)
+
+	select {
+	case err := <-ckDone:
+		if err != nil {
+			b, _ := os.ReadFile(ckOut.Name())
+			t.Fatalf("lazy checkpoint: %v\n%s", err, b)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("lazy checkpoint did not finish after the restore fetched its pages")
+	}
+	if st := crStatus(e, id); st != "stopped" {
+		t.Fatalf("source container %s after the transfer, want stopped", st)
+	}
+	if st := crStatus(e, id2); st != "running" {
+		t.Fatalf("restored container %s, want running", st)
+	}
+	c := crCount(count)
+	if c < 20 {
+		t.Fatalf("restored counter at %d: it started over", c)
+	}
+	crWaitFor(t, "the restored counter to go on", func() bool { return crCount(count) > c+3 })
+	if got := readTrim(t, "/proc/sys/fs/pipe-max-size"); got != pipeMax {
+		t.Fatalf("fs.pipe-max-size is %s after the checkpoint, was %s", got, pipeMax)
+	}
+}
