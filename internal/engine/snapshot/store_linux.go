@@ -132,6 +132,9 @@ func (s *Store) pickDriver(want string) (string, error) {
 
 // probeOverlay runs probeOverlay in a tmp entry that Repair leaves alone.
 func (s *Store) probeOverlay() error {
+	if strings.ContainsAny(s.dir, ":,\\") {
+		return fmt.Errorf("store path %q has ':', ',' or '\\', which overlay mount options cannot carry: %w", s.dir, ErrNotSupported)
+	}
 	t, err := s.newTmp("probe")
 	if err != nil {
 		return err

@@ -424,3 +424,48 @@ func TestMountWithMount2(t *testing.T) {
 		t.Errorf("mountedAt = %q %v, want %s (found by upperdir)", src, err, m)
 	}
 }
+
+func TestOverlayRefusesColonPath(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "a:b")
+	if _, err := Open(dir, WithDriver(DriverOverlay)); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("overlay store in %s: %v, want ErrNotSupported", dir, err)
+	}
+	s, err := Open(filepath.Join(t.TempDir(), "c,d"))
+	if err != nil || s.Driver() != DriverCopy {
+		t.Errorf("detected driver under a comma path: %v %v, want copy", s, err)
+	}
+}
+
+// TestRepairSealedSubvolume: a crash after a btrfs layer was sealed
+// read-only but before its commit leaves a read-only subvolume in tmp/,
+// which the next Open must destroy.
+func TestRepairSealedSubvolume(t *testing.T) {
+	dir := btrfsDir(t, "1G")
+	s, err := Open(filepath.Join(dir, "store"), WithDriver(DriverBtrfs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(s.Dir(), "tmp", "unpack-crashed", "fs")
+	if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := createSubvolume(left); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(left, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := setSubvolumeReadOnly(left); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(left, "g"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("sealed subvolume writable: %v", err)
+	}
+	if _, err := Open(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if e := tmpEntries(t, s); len(e) != 0 {
+		t.Errorf("tmp after Open: %v", e)
+	}
+}
