@@ -74,9 +74,11 @@ time_op() {
 	"$@" >/dev/null
 	echo $(($(us) - t0)) >>"$f"
 }
-for i in "${!names[@]}"; do
-	n=${names[$i]} rt=("${paths[$i]}" --root "$work/${names[$i]}")
-	for ((k = 0; k < runs; k++)); do
+# Runtimes take turns within each round, so that load from elsewhere on
+# the machine falls on all of them alike.
+for ((k = 0; k < runs; k++)); do
+	for i in "${!names[@]}"; do
+		n=${names[$i]} rt=("${paths[$i]}" --root "$work/${names[$i]}")
 		time_op "$work/$n.pause" "${rt[@]}" pause "$id"
 		time_op "$work/$n.resume" "${rt[@]}" resume "$id"
 		time_op "$work/$n.ps" "${rt[@]}" ps --format json "$id"
