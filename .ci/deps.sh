@@ -16,6 +16,7 @@ PACKAGES=(
 	shellcheck                        # lint stage of make test
 	qemu-system-x86 linux-image-cloud-amd64 cpio   # tests/cgroupv2 (pure v2 VM)
 	iproute2                          # network namespaces in tests
+	procps                            # ps: cove-runc ps runs the host's (tests/integration/live_test.go)
 	iperf3 jq nftables containernetworking-plugins   # bench/network.sh; nft to inspect cove's table; CNI networks (tests/network)
 	containerd podman docker.io       # tests/clients: real engines driving cove-runc (pull conmon, docker-proxy)
 	btrfs-progs                       # internal/engine/snapshot: mkfs.btrfs for the btrfs driver tests
