@@ -90,7 +90,7 @@ func mountCgroupDir(c *Config, typ, data, dest string, h *mountInfo, ownPath str
 		fresh.data = []string{data}
 	}
 	if c.CgroupNS || h == nil {
-		return mountFS(c, typ, typ, dest, &fresh)
+		return mountFreshCgroup(c, typ, dest, &fresh)
 	}
 	if typ == "cgroup2" {
 		err := mountFS(c, typ, typ, dest, &fresh)
@@ -114,6 +114,16 @@ func mountCgroupDir(c *Config, typ, data, dest string, h *mountInfo, ownPath str
 	defer dst.Close()
 	if err := attachClone(unix.AT_FDCWD, src, int(dst.Fd()), &b); err != nil {
 		return fmt.Errorf("bind %s: %w", src, err)
+	}
+	return nil
+}
+
+// mountFreshCgroup mounts a new cgroup filesystem of type typ at dest; the
+// error names the hierarchy (a v1 mount fails with EBUSY now and then on the
+// development VM, with any runtime version, without a known cause).
+func mountFreshCgroup(c *Config, typ, dest string, o *mountOpts) error {
+	if err := mountFS(c, typ, typ, dest, o); err != nil {
+		return fmt.Errorf("%s %s at %s: %w", typ, strings.Join(o.data, ","), dest, err)
 	}
 	return nil
 }
