@@ -535,3 +535,54 @@ func TestCheckpointLazyPages(t *testing.T) {
 		t.Fatalf("fs.pipe-max-size is %s after the checkpoint, was %s", got, pipeMax)
 	}
 }
+
+// crRecvtty starts recvtty on a new console socket; it returns the socket
+// path and a function returning what the console printed so far.
+func crRecvtty(t *testing.T, bin string) (string, func() string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	out, err := os.CreateTemp(t.TempDir(), "tty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := exec.Command(bin, sock)
+	rt.Stdout, rt.Stderr = out, out
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Process.Kill(); rt.Wait() })
+	crWaitFor(t, "recvtty's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	return sock, func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
+}
+
+// A container with a terminal: CRIU hands the restored pty master over
+// (orphan-pts-master) and restore sends it to the new console socket.
+func TestCheckpointRestoreTerminal(t *testing.T) {
+	criu := crCriu(t)
+	recvtty := os.Getenv("COVE_RECVTTY")
+	if recvtty == "" {
+		recvtty = filepath.Join(t.TempDir(), "recvtty")
+		if out, err := exec.Command("go", "build", "-o", recvtty, "cove/internal/runtime/console/cmd/recvtty").CombinedOutput(); err != nil {
+			t.Fatalf("build recvtty: %v\n%s", err, out)
+		}
+	}
+	e := newEnv(t, sh(`i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done`), func(s *specs.Spec) {
+		s.Process.Terminal = true
+	})
+	id, img := "cr-tty", filepath.Join(t.TempDir(), "img")
+	sock1, out1 := crRecvtty(t, recvtty)
+	e.mustRuntime("run", "-d", "--console-socket", sock1, "--bundle", e.bundle, id)
+	crWaitFor(t, "ticks on the first console", func() bool { return strings.Contains(out1(), "tick 10\r\n") })
+	e.mustCr(criu, "checkpoint", "--image-path", img, id)
+	last := 0
+	for _, l := range strings.Split(out1(), "\r\n") {
+		fmt.Sscanf(l, "tick %d", &last)
+	}
+	sock2, out2 := crRecvtty(t, recvtty)
+	e.mustCr(criu, "restore", "-d", "--console-socket", sock2, "--bundle", e.bundle, "--image-path", img, id)
+	want := fmt.Sprintf("tick %d\r\n", last+1)
+	crWaitFor(t, "the restored ticks on the new console", func() bool { return strings.Contains(out2(), want) })
+	if strings.Contains(out2(), "tick 1\r\n") {
+		t.Fatalf("the restored counter started over: %q", out2())
+	}
+}
