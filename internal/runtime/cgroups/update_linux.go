@@ -95,7 +95,7 @@ func CheckCpuset(cpus, mems string) error {
 		}
 		want, err := ParseList(c.list)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.kind, err)
 		}
 		b, err := os.ReadFile(c.online)
 		if err != nil {
