@@ -69,11 +69,13 @@ bench:
 	bench/runtime.sh
 	bench/checkpoint.sh
 	bench/network.sh
+	bench/images.sh
 
 bench-quick:
 	bench/runtime.sh --quick
 	bench/checkpoint.sh --quick
 	bench/network.sh --quick
+	bench/images.sh --quick
 
 # fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
 # each, seeded from its testdata/fuzz corpus.
