@@ -95,6 +95,9 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 	if st := s.Status(); st != StatusRunning && st != StatusPaused {
 		return fmt.Errorf("cannot checkpoint container %q: it is %s, not running", o.ID, st)
 	}
+	if err := o.validate(); err != nil {
+		return err
+	}
 	client := &criu.Client{Path: o.CriuPath}
 	if err := checkFeatures(client, o.PreDump, o.LazyPages); err != nil {
 		return err
@@ -138,11 +141,16 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 			opts.ExtMnt = append(opts.ExtMnt, &rpc.ExtMountMap{Key: proto.String(m.Destination), Val: proto.String(m.Destination)})
 		}
 	}
-	cgBinds, err := cgroupBindsExternal(s.Pid)
-	if err != nil {
-		return fmt.Errorf("cgroup mounts: %w", err)
+	// With a cgroup namespace the cgroup mounts are fresh ones, which CRIU
+	// dumps itself (seen from here their root is the container's cgroup,
+	// not "/", so only the spec tells them from binds).
+	if !hasNamespace(s.Spec, specs.CgroupNamespace) {
+		cgBinds, err := cgroupBindsExternal(s.Pid)
+		if err != nil {
+			return fmt.Errorf("cgroup mounts: %w", err)
+		}
+		opts.ExtMnt = append(opts.ExtMnt, cgBinds...)
 	}
-	opts.ExtMnt = append(opts.ExtMnt, cgBinds...)
 	for _, ns := range s.Spec.Linux.Namespaces {
 		key, ok := externalNsKeys[ns.Type]
 		if ns.Path == "" || !ok {
@@ -184,6 +192,9 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 	if _, err := os.Stat(filepath.Join(o.ImagePath, "inventory.img")); err != nil {
 		return -1, fmt.Errorf("restore: %s is not a checkpoint image directory: %w", o.ImagePath, err)
+	}
+	if err := o.validate(); err != nil {
+		return -1, err
 	}
 	client := &criu.Client{Path: o.CriuPath}
 	if _, err := client.Find(); err != nil {
@@ -458,6 +469,9 @@ func checkFeatures(client *criu.Client, preDump, lazy bool) error {
 // rpcOpts builds the options both operations share and opens the image and
 // work directories (the image directory is created on dump).
 func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
+	if err := o.validate(); err != nil {
+		return nil, nil, err
+	}
 	if o.ImagePath == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -499,21 +513,25 @@ func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
 		LazyPages:       proto.Bool(o.LazyPages),
 	}
 	if o.ManageCgroupsMode != "" {
-		m, ok := cgModes[o.ManageCgroupsMode]
-		if !ok {
-			closeAll(files)
-			return nil, nil, fmt.Errorf("--manage-cgroups-mode %q: want soft, full, strict or ignore", o.ManageCgroupsMode)
-		}
-		opts.ManageCgroupsMode = m.Enum()
+		opts.ManageCgroupsMode = cgModes[o.ManageCgroupsMode].Enum()
 	}
-	for _, ns := range o.EmptyNs {
-		if ns != "network" {
-			closeAll(files)
-			return nil, nil, fmt.Errorf("--empty-ns %q: only network is supported", ns)
-		}
+	if len(o.EmptyNs) > 0 {
 		opts.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
 	}
 	return opts, files, nil
+}
+
+// validate checks the flags that need no CRIU to judge.
+func (o *CRIUOptions) validate() error {
+	if _, ok := cgModes[o.ManageCgroupsMode]; o.ManageCgroupsMode != "" && !ok {
+		return fmt.Errorf("--manage-cgroups-mode %q: want soft, full, strict or ignore", o.ManageCgroupsMode)
+	}
+	for _, ns := range o.EmptyNs {
+		if ns != "network" {
+			return fmt.Errorf("--empty-ns %q: only network is supported", ns)
+		}
+	}
+	return nil
 }
 
 func (o *CRIUOptions) workDir() string {
@@ -701,6 +719,18 @@ func rootfsPath(bundleDir string, spec *specs.Spec) string {
 		return spec.Root.Path
 	}
 	return filepath.Join(bundleDir, spec.Root.Path)
+}
+
+func hasNamespace(spec *specs.Spec, typ specs.LinuxNamespaceType) bool {
+	if spec == nil || spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func isBindMount(m specs.Mount) bool {
