@@ -407,10 +407,12 @@ func lookPath(file string, env []string) (string, error) {
 }
 
 // finishProcess drops to the process's identity: cwd, no_new_privs,
-// capabilities, user and groups, umask, and closes every fd the container
-// must not see. It runs on the init's locked thread before the init says
-// it is ready; only the start handshake and execve follow.
-func finishProcess(p *specs.Process, preserveFds int) error {
+// capabilities, user and groups, umask. It runs on the init's locked
+// thread before the init says it is ready; only the start handshake and
+// execve follow.
+//
+// cwdDone says the cwd was entered and verified already.
+func finishProcess(p *specs.Process, cwdDone bool) error {
 	var bnd, eff, perm, inh, amb caps.Set
 	if c := p.Capabilities; c != nil {
 		var err error
@@ -448,19 +450,28 @@ func finishProcess(p *specs.Process, preserveFds int) error {
 	if p.User.Umask != nil {
 		unix.Umask(int(*p.User.Umask))
 	}
-	if p.Cwd != "" {
+	if p.Cwd != "" && !cwdDone {
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return fmt.Errorf("chdir to cwd %q: %w", p.Cwd, err)
 		}
-		// A cwd reached through a magic link (/proc/self/fd/N of a host
-		// directory) lies outside the root: getcwd says "(unreachable)"
-		// (CVE-2024-21626).
-		if _, err := unix.Getwd(); err != nil {
-			return fmt.Errorf("cwd %q is outside the container's root: %w", p.Cwd, err)
-		}
+		return verifyCwd(p.Cwd)
 	}
-	// Nothing of the runtime's may cross execve: every fd above stdio and
-	// the preserved ones gets CLOEXEC.
+	return nil
+}
+
+// verifyCwd checks the cwd just entered: one reached through a magic link
+// (/proc/self/fd/N of a host directory) lies outside the root, and getcwd
+// says "(unreachable)" (CVE-2024-21626).
+func verifyCwd(cwd string) error {
+	if _, err := unix.Getwd(); err != nil {
+		return fmt.Errorf("cwd %q is outside the container's root: %w", cwd, err)
+	}
+	return nil
+}
+
+// markCloseOnExec: nothing of the runtime's may cross execve, so every fd
+// above stdio and the preserved ones gets CLOEXEC.
+func markCloseOnExec(preserveFds int) error {
 	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("mark fds close-on-exec: %w", err)
 	}

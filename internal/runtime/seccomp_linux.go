@@ -99,14 +99,30 @@ func installSeccomp(f *seccomp.Filter, sync *os.File, dec *json.Decoder) error {
 // that the fewest syscalls run under the filter; before it otherwise,
 // while the process still holds CAP_SYS_ADMIN, which seccomp(2) then
 // needs (runc's order).
+//
+// Fds are marked close-on-exec first, before any filter: profiles older
+// than close_range(2) (runtime-tools', Docker's before 2020) deny it.
 func finishWithSeccomp(c *initConfig, sync *os.File, dec *json.Decoder) error {
 	p := c.Spec.Process
+	if err := markCloseOnExec(c.PreserveFds); err != nil {
+		return err
+	}
+	cwdDone := false
 	if c.Seccomp != nil && !p.NoNewPrivileges {
+		// The cwd is entered and checked (getcwd) before the filter, which
+		// may deny getcwd: as root, as runc does first; if root may not
+		// enter it, finishProcess tries again as the process user.
+		if p.Cwd != "" && unix.Chdir(p.Cwd) == nil {
+			if err := verifyCwd(p.Cwd); err != nil {
+				return err
+			}
+			cwdDone = true
+		}
 		if err := installSeccomp(c.Seccomp, sync, dec); err != nil {
 			return err
 		}
 	}
-	if err := finishProcess(p, c.PreserveFds); err != nil {
+	if err := finishProcess(p, cwdDone); err != nil {
 		return err
 	}
 	if c.Seccomp != nil && p.NoNewPrivileges {
