@@ -396,7 +396,8 @@ func (r *Runtime) restoreHooks(st *State, pid int) error {
 	s := st.OCI()
 	s.Status = specs.StateCreating
 	s.Pid = pid
-	if err := hooks.Run(h.Prestart, &s); err != nil { //nolint:staticcheck // prestart is deprecated but still honoured
+	//lint:ignore SA1019 prestart is deprecated but still honoured
+	if err := hooks.Run(h.Prestart, &s); err != nil {
 		return fmt.Errorf("prestart hook: %w", err)
 	}
 	if err := hooks.Run(h.CreateRuntime, &s); err != nil {
