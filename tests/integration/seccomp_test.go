@@ -311,3 +311,31 @@ func TestSecCache(t *testing.T) {
 		t.Fatalf("run with a garbage entry: %v %q", err, out)
 	}
 }
+
+// TestSecWithoutNoNewPrivs: without noNewPrivileges the filter goes in
+// while the init still holds CAP_SYS_ADMIN (seccomp(2) needs it then),
+// and the process still drops to its user. A profile denying what the
+// runtime itself uses late (getcwd for its cwd check, close_range) does
+// not stop the container.
+func TestSecWithoutNoNewPrivs(t *testing.T) {
+	const nrGetcwd, nrCloseRange = 79, 436
+	e := secEnv(t, calls(call(nrSysinfo, "0"), call(nrGetcwd, "0", "0"), call(nrCloseRange, "100", "200", "0")), func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Process.User = specs.User{UID: 1000, GID: 1000}
+		s.Process.Cwd = "/tmp"
+		s.Linux.Seccomp = allowAllBut(
+			specs.LinuxSyscall{Names: []string{"sysinfo"}, Action: specs.ActErrno, ErrnoRet: uintp(31)},
+			specs.LinuxSyscall{Names: []string{"getcwd", "close_range"}, Action: specs.ActErrno})
+	})
+	if got := errnos(t, e.mustRun("sec-nnp-off")); strings.Join(got, " ") != "31 1 1" {
+		t.Errorf("errnos %v, want [31 1 1]", got)
+	}
+	e.spec.Process.Args = []string{"grep", "-E", "^(Uid|NoNewPrivs|Seccomp|CapEff):", "/proc/self/status"}
+	e.writeSpec()
+	out := e.mustRun("sec-nnp-off2")
+	for _, want := range []string{"NoNewPrivs:\t0", "Seccomp:\t2", "Uid:\t1000\t1000\t1000\t1000", "CapEff:\t0000000000000000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status %q lacks %q", out, want)
+		}
+	}
+}
