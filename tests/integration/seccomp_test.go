@@ -339,3 +339,23 @@ func TestSecWithoutNoNewPrivs(t *testing.T) {
 		}
 	}
 }
+
+// TestSecActions: LOG lets the call run, TRACE without a tracer fails it
+// with ENOSYS, TRAP sends SIGSYS (which kills busybox, having no handler).
+func TestSecActions(t *testing.T) {
+	const nrGetppid = 110
+	e := secEnv(t, calls(call(nrGetpgid, "0"), call(nrGetppid)), func(s *specs.Spec) {
+		s.Linux.Seccomp = allowAllBut(
+			specs.LinuxSyscall{Names: []string{"getpgid"}, Action: specs.ActLog},
+			specs.LinuxSyscall{Names: []string{"getppid"}, Action: specs.ActTrace})
+	})
+	if got := errnos(t, e.mustRun("sec-actions")); strings.Join(got, " ") != "0 38" {
+		t.Errorf("LOG, TRACE: errnos %v, want [0 38]", got)
+	}
+	e = newEnv(t, []string{"sh", "-c", "mkdir /tmp/y; echo status=$?"}, func(s *specs.Spec) {
+		s.Linux.Seccomp = allowAllBut(specs.LinuxSyscall{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActTrap})
+	})
+	if out := e.mustRun("sec-trap"); !strings.Contains(out, "status=159") {
+		t.Errorf("TRAP: %q, want mkdir killed by SIGSYS (status=159)", out)
+	}
+}
