@@ -71,10 +71,10 @@ func TestNetConnectivityAndIsolation(t *testing.T) {
 	}
 	// Across networks: nothing gets through, in either direction.
 	listenTCP(t, ns3, ":8080", "hello from c3")
-	if got, err := dialTCP(ns1, net.JoinHostPort(a3.IP, "8080")); err == nil {
+	if got, err := dialOnce(ns1, net.JoinHostPort(a3.IP, "8080")); err == nil {
 		t.Errorf("c1 reached c3 on another network: %q", got)
 	}
-	if got, err := dialTCP(ns3, net.JoinHostPort(a2.IP, "8080")); err == nil {
+	if got, err := dialOnce(ns3, net.JoinHostPort(a2.IP, "8080")); err == nil {
 		t.Errorf("c3 reached c2 on another network: %q", got)
 	}
 	if err := ping(ns3, a1.IP); err == nil {

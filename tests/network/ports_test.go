@@ -86,7 +86,7 @@ func TestNetPublishedPorts(t *testing.T) {
 	if tags := rulesTagged(t, "att:"); len(tags) != 0 {
 		t.Errorf("rules left after detach: %v", tags)
 	}
-	if _, err := dialTCP("", "127.0.0.1:18080"); err == nil {
+	if _, err := dialOnce("", "127.0.0.1:18080"); err == nil {
 		t.Error("port still answers after detach")
 	}
 }

@@ -216,7 +216,7 @@ func TestNetRepairKernelLoss(t *testing.T) {
 	c, _ := nft.Open(table)
 	c.DeleteTable()
 	c.Close()
-	if _, err := dialTCP("", "127.0.0.1:18900"); err == nil {
+	if _, err := dialOnce("", "127.0.0.1:18900"); err == nil {
 		t.Fatal("port answers without bridge and rules")
 	}
 	if _, err := e.m.Repair(); err != nil {

@@ -257,6 +257,13 @@ func (m *Manager) teardown(a *Attachment, n *Network) error {
 			errs = append(errs, fmt.Errorf("delete veth %s: %w", a.HostVeth, err))
 		}
 	}
+	if a.Bandwidth.EgressBps > 0 {
+		if l, err := netlink.LinkByName(m.ifbName(a)); err == nil {
+			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+				errs = append(errs, fmt.Errorf("delete ifb %s: %w", l.Attrs().Name, err))
+			}
+		}
+	}
 	c, err := nft.Open(m.table)
 	if err == nil {
 		tag := attTag(a.Network, a.ContainerID)

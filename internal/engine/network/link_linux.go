@@ -12,6 +12,7 @@ import (
 	"cove/internal/engine/network/nft"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -226,10 +227,7 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 			return fmt.Errorf("default route via %s: %w", g, err)
 		}
 	}
-	if err := m.shape(h, cl, a.Bandwidth.EgressBps); err != nil {
-		return fmt.Errorf("egress limit: %w", err)
-	}
-	if a.Bandwidth.IngressBps == 0 && len(a.Ports) == 0 {
+	if a.Bandwidth == (Bandwidth{}) && len(a.Ports) == 0 {
 		return m.step("link")
 	}
 	hl, err := netlink.LinkByName(a.HostVeth)
@@ -238,6 +236,9 @@ func (m *Manager) plumb(n *Network, a *Attachment, ns netns.NsHandle) error {
 	}
 	if err := m.shape(nil, hl, a.Bandwidth.IngressBps); err != nil {
 		return fmt.Errorf("ingress limit: %w", err)
+	}
+	if err := m.limitEgress(a, hl); err != nil {
+		return fmt.Errorf("egress limit: %w", err)
 	}
 	if len(a.Ports) > 0 {
 		// A container reaching its own published port through a host address
@@ -273,6 +274,49 @@ func (m *Manager) shape(h *netlink.Handle, link netlink.Link, bps uint64) error 
 	}
 	if err != nil {
 		return fmt.Errorf("tbf on %s (%d B/s): %w", link.Attrs().Name, bps, err)
+	}
+	return nil
+}
+
+// ifbName is the name of the IFB device shaping a's egress.
+func (m *Manager) ifbName(a *Attachment) string {
+	return m.prefix + "i" + a.HostVeth[len(m.prefix)+1:]
+}
+
+// limitEgress shapes what the container sends, on the host side where the
+// container cannot lift it even with CAP_NET_ADMIN: traffic entering the
+// host veth is redirected to an IFB device whose tbf qdisc does the shaping
+// (shaping queues, where policing on ingress would drop and upset TCP).
+func (m *Manager) limitEgress(a *Attachment, hostVeth netlink.Link) error {
+	if a.Bandwidth.EgressBps == 0 {
+		return nil
+	}
+	la := netlink.NewLinkAttrs()
+	la.Name, la.Flags = m.ifbName(a), net.FlagUp
+	ifb := &netlink.Ifb{LinkAttrs: la}
+	if err := netlink.LinkAdd(ifb); err != nil {
+		return fmt.Errorf("create ifb %s: %w", la.Name, err)
+	}
+	if err := netlink.LinkSetUp(ifb); err != nil {
+		return fmt.Errorf("ifb %s up: %w", la.Name, err)
+	}
+	if err := m.shape(nil, ifb, a.Bandwidth.EgressBps); err != nil {
+		return err
+	}
+	ingress := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: hostVeth.Attrs().Index,
+		Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_INGRESS}}
+	if err := netlink.QdiscAdd(ingress); err != nil {
+		return fmt.Errorf("ingress qdisc on %s: %w", a.HostVeth, err)
+	}
+	// A u32 filter matching everything (cls_matchall is not built into every kernel).
+	redirect := &netlink.U32{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: hostVeth.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0),
+			Priority: 1, Protocol: unix.ETH_P_ALL},
+		Sel:     &netlink.TcU32Sel{Flags: nl.TC_U32_TERMINAL, Nkeys: 1, Keys: []netlink.TcU32Key{{Mask: 0, Val: 0, Off: 0}}},
+		Actions: []netlink.Action{netlink.NewMirredAction(ifb.Attrs().Index)},
+	}
+	if err := netlink.FilterAdd(redirect); err != nil {
+		return fmt.Errorf("redirect %s to %s: %w", a.HostVeth, la.Name, err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@
 //
 //	bridge   <prefix>0 for the default network "bridge", <prefix>-<8 hex> for others
 //	veth     <prefix>v<8 hex> on the host (a bridge port), eth0..N in the container
+//	ifb      <prefix>i<8 hex>: egress limit (host veth ingress redirected, tbf)
+//	tbf      root qdisc of the host veth: ingress limit
 //	nftables table inet <table> (package nft), rules tagged net:, iso:, att:
 //
 // Lifecycle, as the engine uses it:
@@ -123,7 +125,9 @@ type PortMapping struct {
 	Range uint16 `json:"range,omitempty"`
 }
 
-// Bandwidth limits a container's traffic in bytes per second; 0 is unlimited.
+// Bandwidth limits a container's traffic in bytes per second; 0 is
+// unlimited. Both limits are enforced on the host side, out of reach of a
+// container with CAP_NET_ADMIN.
 type Bandwidth struct {
 	// IngressBps limits traffic to the container.
 	IngressBps uint64 `json:"ingressBps,omitempty"`

@@ -14,7 +14,7 @@ import (
 // RepairReport lists what Repair removed.
 type RepairReport struct {
 	Attachments []string // "network/container" of attachments whose namespace is gone
-	Veths       []string // veths no attachment refers to
+	Veths       []string // veths (and IFB devices) no attachment refers to
 	Rules       int      // nftables rules no network or attachment refers to
 }
 
@@ -56,6 +56,9 @@ func (m *Manager) Repair() (*RepairReport, error) {
 	veths := map[string]bool{}
 	for _, a := range st.Attachments {
 		veths[a.HostVeth] = true
+		if a.HostVeth != "" {
+			veths[m.ifbName(a)] = true
+		}
 	}
 	links, err := netlink.LinkList()
 	if err != nil {
@@ -63,7 +66,8 @@ func (m *Manager) Repair() (*RepairReport, error) {
 	}
 	for _, l := range links {
 		name := l.Attrs().Name
-		if l.Type() != "veth" || !strings.HasPrefix(name, m.prefix+"v") || len(name) != len(m.prefix)+9 || veths[name] {
+		ours := (l.Type() == "veth" && strings.HasPrefix(name, m.prefix+"v")) || (l.Type() == "ifb" && strings.HasPrefix(name, m.prefix+"i"))
+		if !ours || len(name) != len(m.prefix)+9 || veths[name] {
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil {
