@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,5 +358,39 @@ func TestSecActions(t *testing.T) {
 	})
 	if out := e.mustRun("sec-trap"); !strings.Contains(out, "status=159") {
 		t.Errorf("TRAP: %q, want mkdir killed by SIGSYS (status=159)", out)
+	}
+}
+
+// TestSecSpec: `cove-runc spec` writes the default profile.
+func TestSecSpec(t *testing.T) {
+	e := newEnv(t, []string{"true"}, nil)
+	dir := t.TempDir()
+	e.mustRuntime("spec", "--bundle", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	sc := s.Linux.Seccomp
+	if sc == nil || sc.DefaultAction != specs.ActErrno || sc.DefaultErrnoRet == nil || *sc.DefaultErrnoRet != 1 ||
+		len(sc.Architectures) != 3 || len(sc.Syscalls) == 0 || len(sc.Syscalls[0].Names) < 340 {
+		t.Fatalf("spec seccomp: %s", b)
+	}
+	clone3 := false
+	for _, r := range sc.Syscalls {
+		for _, n := range r.Names {
+			if n == "clone3" && r.Action == specs.ActErrno && r.ErrnoRet != nil && *r.ErrnoRet == 38 {
+				clone3 = true
+			}
+			if n == "keyctl" || n == "add_key" || n == "userfaultfd" || n == "bpf" || strings.HasPrefix(n, "io_uring") {
+				t.Errorf("default profile allows %s", n)
+			}
+		}
+	}
+	if !clone3 {
+		t.Error("default profile lacks clone3 -> ENOSYS")
 	}
 }
