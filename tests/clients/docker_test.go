@@ -94,18 +94,30 @@ func TestDocker(t *testing.T) {
 	removeCgroupTree(t, "cli-docker-"+strconv.Itoa(os.Getpid()))
 	docker := startDocker(t, dir)
 	docker.must("load", "-i", image.archive)
+	probes := probeOutputs{}
 	for i, rt := range []struct{ name, runtime string }{{"runc", "runc"}, {"cove-runc", "cove"}} {
 		t.Run(rt.name, func(t *testing.T) {
-			dockerScenario(t, docker.with(t), rt.name, rt.runtime, dir, 18000+os.Getpid()%1000*10+i)
+			dockerScenario(t, docker.with(t), rt.name, rt.runtime, dir, 18000+os.Getpid()%1000*10+i, probes)
 		})
 	}
+	probes.compare(t, "default", "restricted")
 }
 
-func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, port int) {
+func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, port int, probes probeOutputs) {
 	defer docker.done()
 	id := "cli-docker-" + name
 	t.Cleanup(func() { runCmd(nil, time.Minute, append(docker.argv, "rm", "-f", id, id+"-rm")...) })
 	img := strings.TrimPrefix(imageName, "docker.io/library/")
+
+	// What the container sees, by default and locked down.
+	if out, ok := docker.check("run", "--rm", "--runtime", runtime, img, "sh", "/probe.sh"); ok {
+		probes[name+"/default"] = out
+	}
+	if out, ok := docker.check("run", "--rm", "--runtime", runtime, "--read-only", "--tmpfs", "/run",
+		"--user", "1000:1000", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--ulimit", "nofile=1024:2048",
+		"--security-opt", "no-new-privileges", "-w", "/tmp", img, "sh", "/probe.sh"); ok {
+		probes[name+"/restricted"] = out
+	}
 
 	r := docker.run("run", "--rm", "--runtime", runtime, "--name", id+"-rm", img, "sh", "-c", "echo hello from pid $$; exit 3")
 	if r.code != 3 || !strings.Contains(r.out, "hello from pid 1") {

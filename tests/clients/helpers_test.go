@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -277,4 +279,53 @@ func removeCgroupTree(t *testing.T, name string) {
 			}
 		}
 	})
+}
+
+// probeOutputs holds probeScript's output per runtime name and variant
+// ("runc/default", "cove-runc/default", ...).
+type probeOutputs map[string]string
+
+// probeDiffersOK are mount lines where cove-runc differs from runc on
+// purpose: a read-only /sys/fs/cgroup tmpfs when the mount says ro (runc
+// 1.1 leaves it writable) and the hybrid cgroup2 hierarchy mounted too.
+var probeDiffersOK = []string{"/sys/fs/cgroup tmpfs ", "/sys/fs/cgroup/unified "}
+
+// compare reports, per variant, the lines of probeScript's output that
+// only runc's or only cove-runc's container printed.
+func (p probeOutputs) compare(t *testing.T, variants ...string) {
+	t.Helper()
+	for _, v := range variants {
+		a, okA := p["runc/"+v]
+		b, okB := p["cove-runc/"+v]
+		if !okA || !okB {
+			continue
+		}
+		count := map[string]int{}
+		for _, l := range strings.Split(a, "\n") {
+			count[l]++
+		}
+		for _, l := range strings.Split(b, "\n") {
+			count[l]--
+		}
+		var onlyRunc, onlyCove []string
+		for l, n := range count {
+			if slices.ContainsFunc(probeDiffersOK, func(p string) bool { return strings.HasPrefix(l, p) }) {
+				continue
+			}
+			for ; n > 0; n-- {
+				onlyRunc = append(onlyRunc, l)
+			}
+			for ; n < 0; n++ {
+				onlyCove = append(onlyCove, l)
+			}
+		}
+		sort.Strings(onlyRunc)
+		sort.Strings(onlyCove)
+		if len(onlyRunc)+len(onlyCove) > 0 {
+			t.Errorf("probe %q differs:\nonly with runc:\n  %s\nonly with cove-runc:\n  %s", v,
+				strings.Join(onlyRunc, "\n  "), strings.Join(onlyCove, "\n  "))
+		} else {
+			t.Logf("probe %q: runc and cove-runc containers see the same (%d lines)", v, strings.Count(a, "\n"))
+		}
+	}
 }

@@ -50,8 +50,25 @@ func buildImage(dir string) (*testImage, error) {
 	return im, os.WriteFile(im.archive, arch, 0o644)
 }
 
+// probeScript prints what a process sees of its container: identity,
+// capabilities, no_new_privs, seccomp, limits, environment, mounts (but
+// the root's), /dev, masked and read-only paths. Scenarios run it with
+// runc and with cove-runc and compare.
+const probeScript = `id
+grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status
+echo "nofile=$(ulimit -n) nproc=$(ulimit -u) umask=$(umask) pwd=$(pwd)"
+env | grep -v -e ^HOSTNAME= -e ^container_uuid= | sort
+awk '$3 != "overlay" {print $2, $3, $4}' /proc/mounts | sort
+ls -ln /dev | awk 'NR > 1 {print $1, $3, $4, $NF}' | sort
+echo "oom_score_adj=$(cat /proc/self/oom_score_adj)"
+touch /probe-root 2>&1 | sed 's/.*: //'
+echo 1 2>&1 >/proc/sysrq-trigger | sed 's/.*: //'
+ls /proc/acpi /sys/firmware 2>&1
+cat /proc/kcore 2>&1 | head -c 100
+`
+
 // rootfsLayer is a tar of a busybox root: the binary, a symlink per applet,
-// users, and a page for httpd in /www.
+// users, a page for httpd in /www and /probe.sh (probeScript).
 func rootfsLayer() ([]byte, error) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -101,6 +118,7 @@ func rootfsLayer() ([]byte, error) {
 		{"etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"},
 		{"etc/group", "root:x:0:\nnogroup:x:65534:\n"},
 		{"www/index.html", "hello from cli-busybox\n"},
+		{"probe.sh", probeScript},
 	}
 	for _, f := range files {
 		if err := add(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o644}, []byte(f.data)); err != nil {

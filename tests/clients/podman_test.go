@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,14 +22,26 @@ const (
 // podmanClient is podman with private storage, run and tmp dirs under dir,
 // cgroupfs (no systemd here), file events, and the runtime at path. PATH
 // starts with a directory whose criu is CRIU 4.1.1 when installed, for
-// podman's and the runtime's criu lookups. The runtime keeps its default
-// root: podman's container cleanup (run by conmon at exit) drops
-// --runtime-flag, so a private --root would leave its cgroups behind.
+// podman's and the runtime's criu lookups.
+//
+// Podman passes the runtime no --root, and its container cleanup (run by
+// conmon at exit) drops --runtime-flag; so the runtime is a two-line
+// script adding a private --root, which keeps the test's containers out
+// of the shared default root (where other users of the runtime list and
+// delete containers) and lets cleanup find them.
 func podmanClient(t *testing.T, dir, runtime string) *client {
 	bin := filepath.Join(dir, "bin")
 	os.MkdirAll(bin, 0o755)
 	if _, err := os.Stat(criuWrapper); err == nil {
 		os.Symlink(criuWrapper, filepath.Join(bin, "criu"))
+	}
+	if runtime != "" {
+		wrapper := filepath.Join(bin, filepath.Base(runtime)+"-private")
+		script := fmt.Sprintf("#!/bin/sh\nexec %s --root %s \"$@\"\n", runtime, filepath.Join(dir, "root-"+filepath.Base(runtime)))
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		runtime = wrapper
 	}
 	argv := []string{podmanBin,
 		"--root", filepath.Join(dir, "storage"),
@@ -70,21 +83,33 @@ func TestPodman(t *testing.T) {
 		// podman leaves overlay mounts of its storage behind at times.
 		exec.Command("umount", "-R", filepath.Join(dir, "storage", "overlay")).Run()
 	})
+	probes := probeOutputs{}
 	for _, rt := range runtimes() {
 		t.Run(rt.name, func(t *testing.T) {
 			p := podmanClient(t, dir, rt.path)
 			p.missing = new([]string)
-			podmanScenario(t, p, rt.name)
+			podmanScenario(t, p, rt.name, probes)
 		})
 	}
+	probes.compare(t, "default", "restricted")
 }
 
-func podmanScenario(t *testing.T, podman *client, name string) {
+func podmanScenario(t *testing.T, podman *client, name string, probes probeOutputs) {
 	defer podman.done()
 	id := "cli-podman-" + name
 	t.Cleanup(func() { runCmd(podman.env, time.Minute, append(podman.argv, "rm", "-f", "-t", "0", id, id+"-rm")...) })
 	run := func(args ...string) []string {
 		return append(append([]string{"run"}, podmanRunFlags...), args...)
+	}
+
+	// What the container sees, by default and locked down.
+	if out, ok := podman.check(run("--rm", "cli-busybox", "sh", "/probe.sh")...); ok {
+		probes[name+"/default"] = out
+	}
+	if out, ok := podman.check(run("--rm", "--read-only", "--user", "1000:1000", "--cap-drop", "all",
+		"--cap-add", "net_bind_service", "--ulimit", "nofile=1024:2048", "--security-opt", "no-new-privileges",
+		"-w", "/tmp", "cli-busybox", "sh", "/probe.sh")...); ok {
+		probes[name+"/restricted"] = out
 	}
 
 	r := podman.run(run("--rm", "--name", id+"-rm", "cli-busybox", "sh", "-c", "echo hello from pid $$; exit 7")...)
