@@ -266,8 +266,19 @@ func dialUDP(ns, addr string) (string, error) {
 	return out, inNS(ns, do)
 }
 
-// ping sends one ICMP echo from ns with busybox ping.
+// ping checks that ip answers an ICMP echo from ns (retrying a lost one).
 func ping(ns, ip string) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = pingOnce(ns, ip); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// pingOnce sends one ICMP echo from ns with busybox ping (for checks that must fail).
+func pingOnce(ns, ip string) error {
 	args := []string{"netns", "exec", filepath.Base(ns), "busybox", "ping", "-c", "1", "-W", "1", ip}
 	if strings.Contains(ip, ":") {
 		args = []string{"netns", "exec", filepath.Base(ns), "busybox", "ping6", "-c", "1", "-W", "1", ip}
