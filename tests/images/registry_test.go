@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"cove/internal/engine/snapshot"
@@ -126,4 +127,44 @@ func skopeo(t *testing.T, args ...string) string {
 		t.Fatalf("skopeo %v: %v\n%s", args, err, out)
 	}
 	return out
+}
+
+// TestImagesConcurrentProcesses: several cove processes pulling the same
+// image into one store, listing and pruning meanwhile, all succeed and
+// leave exactly one complete image.
+func TestImagesConcurrentProcesses(t *testing.T) {
+	requireRoot(t)
+	reg := startRegistry(t)
+	src, root := t.TempDir(), t.TempDir()
+	ref := reg.host + "/cove-test/conc:1"
+	id := mustCove(t, src, "import", rootfs(t), ref)
+	mustCove(t, src, "push", "-q", ref)
+
+	var wg sync.WaitGroup
+	results := make([]result, 6)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch i % 3 {
+			case 2:
+				results[i] = cove(t, root, "images")
+			case 1:
+				results[i] = cove(t, root, "image", "prune")
+			default:
+				results[i] = cove(t, root, "pull", "-q", ref)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("process %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	if got := mustCove(t, root, "images", "-q", "--no-trunc"); got != id {
+		t.Fatalf("images after concurrent pulls: %q, want %s", got, id)
+	}
+	// Whatever prune ran concurrently, the image is complete: push it back.
+	mustCove(t, root, "push", "-q", ref, reg.host+"/cove-test/conc:again")
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -332,5 +334,34 @@ func TestGCRemovesUnreferenced(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(s.root, "content", "blobs", "sha256"))
 	if len(ents) != 0 {
 		t.Errorf("%d blobs left after everything was removed", len(ents))
+	}
+}
+
+func TestPullPicksPlatformFromIndex(t *testing.T) {
+	tr := newTestRegistry(t)
+	amd, _ := random.Image(10_000, 1)
+	arm, _ := random.Image(10_000, 2)
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	ref, _ := name.ParseReference(tr.host + "/test/multi:v1")
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	img, err := s.Pull(ctx, tr.host+"/test/multi:v1", PullOptions{Platform: "linux/arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armDigest, _ := arm.Digest()
+	idxDigest, _ := idx.Digest()
+	if img.Digest != armDigest.String() || img.RepoDigest() != idxDigest.String() || len(img.Manifest.Layers) != 2 {
+		t.Fatalf("picked %s (index %s), want arm64 manifest %s from index %s", img.Digest, img.Index, armDigest, idxDigest)
+	}
+	if _, err := s.Pull(ctx, tr.host+"/test/multi:v1", PullOptions{Platform: "linux/s390x"}); err == nil ||
+		!strings.Contains(err.Error(), "no manifest for platform linux/s390x (available: linux/amd64, linux/arm64/v8)") {
+		t.Fatalf("missing platform: %v", err)
 	}
 }
