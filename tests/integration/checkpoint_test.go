@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,6 +116,25 @@ func crListening(pid, port int) bool {
 	return false
 }
 
+// crMountpoints lists the mount points (with fs types) of pid's mount
+// namespace, sorted, one per line.
+func crMountpoints(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		pre, post, _ := strings.Cut(l, " - ")
+		if f, g := strings.Fields(pre), strings.Fields(post); len(f) > 4 && len(g) > 0 {
+			out = append(out, f[4]+" "+g[0])
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
+}
+
 // A counter in shell memory and on disk, an open file, a listening socket
 // in a private netns and a memory limit survive checkpoint and restore.
 func TestCheckpointRestoreCounter(t *testing.T) {
@@ -140,6 +160,7 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 	if got := crPong(t, pid); got != "pong" {
 		t.Fatalf("before checkpoint: port 8080 answered %q", got)
 	}
+	mounts := crMountpoints(t, pid)
 
 	e.mustCr(criu, "checkpoint", "--image-path", img, id)
 	if st := crStatus(e, id); st != "stopped" {
@@ -181,8 +202,13 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 	if got := crPong(t, pid2); got != "pong" {
 		t.Fatalf("after restore: port 8080 answered %q", got)
 	}
-	if nsInode(t, strconv.Itoa(pid2), "net") == nsInode(t, "self", "net") {
-		t.Fatal("restored container shares the host network namespace")
+	for _, ns := range []string{"net", "pid", "mnt", "uts", "ipc", "cgroup"} {
+		if nsInode(t, strconv.Itoa(pid2), ns) == nsInode(t, "self", ns) {
+			t.Fatalf("restored container shares the host's %s namespace", ns)
+		}
+	}
+	if got := crMountpoints(t, pid2); got != mounts {
+		t.Fatalf("mount points after restore:\n%s\nbefore:\n%s", got, mounts)
 	}
 	// A fresh cgroup named after the container, limit re-applied.
 	dir := containerCgroup(t, pid2, "memory")
