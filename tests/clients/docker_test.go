@@ -84,10 +84,11 @@ func makeBridge(t *testing.T) (name, cidr string) {
 }
 
 // TestDocker runs busybox through dockerd with its default runc and with
-// `--runtime cove`: run --rm with output and exit code, run -t; run -d
+// `--runtime cove`: run --rm with output and exit code, run --init, run -t; run -d
 // with a published port (busybox httpd fetched from the test), a bind
 // mount, --memory and --pids-limit (checked in the cgroup files); exec,
-// exec -t, top, pause/unpause, update, logs, stop, rm.
+// exec -t, top, pause/unpause, update, restart, logs, stop, rm; and a probe
+// of what the container sees, compared between the two.
 func TestDocker(t *testing.T) {
 	needBins(t, dockerdBin, dockerBin, dockerProxyBin, containerdBin, shimBin)
 	dir := t.TempDir()
@@ -122,6 +123,11 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 	r := docker.run("run", "--rm", "--runtime", runtime, "--name", id+"-rm", img, "sh", "-c", "echo hello from pid $$; exit 3")
 	if r.code != 3 || !strings.Contains(r.out, "hello from pid 1") {
 		t.Errorf("docker run --rm: want exit 3 and the greeting, got %v", r)
+	}
+
+	// --init: Debian's docker-init (tini) is bind-mounted in and runs as pid 1.
+	if out, ok := docker.check("run", "--rm", "--init", "--runtime", runtime, img, "cat", "/proc/1/comm"); ok && !strings.Contains(out, "docker-init") {
+		t.Errorf("docker run --init: pid 1 is %q, want docker-init", out)
 	}
 
 	// run -t: the container's stdio is a terminal (console socket).
@@ -205,6 +211,15 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 		if v, err := cgroupFile(pid, "pids", "pids.max"); err != nil || v != "60" {
 			t.Errorf("after update: pids.max %q (%v), want 60", v, err)
 		}
+	}
+
+	// restart: stop, then create and start the same id again.
+	if _, ok := docker.check("restart", "-t", "10", id); ok {
+		npid, _ := strconv.Atoi(strings.TrimSpace(docker.must("inspect", "-f", "{{.State.Pid}}", id)))
+		if npid == pid || !alive(npid) {
+			t.Errorf("after restart: pid %d (was %d), want a new live process", npid, pid)
+		}
+		pid = npid
 	}
 
 	// stop sends SIGTERM: the trap runs, logs show it, exit code 0.
