@@ -91,9 +91,8 @@ func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
 // plan validates o and fills in the attachment: interface names, MAC,
 // addresses and host ports. Nothing is changed in the kernel.
 func (m *Manager) plan(st *state, n *Network, o AttachOptions) (*Attachment, error) {
-	h := sha256.Sum256([]byte(o.ContainerID + "\x00" + n.Name))
 	a := &Attachment{ContainerID: o.ContainerID, Name: o.Name, Network: n.Name, NetNSPath: o.NetNSPath,
-		HostVeth: m.prefix + "v" + hex.EncodeToString(h[:4]), Gateway: n.Gateway, IPv6Gateway: n.IPv6Gateway,
+		HostVeth: m.vethName(st, o.ContainerID, n.Name), Gateway: n.Gateway, IPv6Gateway: n.IPv6Gateway,
 		Aliases: o.Aliases, Bandwidth: o.Bandwidth, DNS: o.DNS, Created: time.Now().UTC()}
 	for _, d := range o.DNS {
 		if _, err := netip.ParseAddr(d); err != nil {
@@ -181,6 +180,27 @@ func (m *Manager) plan(st *state, n *Network, o AttachOptions) (*Attachment, err
 		return nil, err
 	}
 	return a, nil
+}
+
+// vethName derives the host veth name from container and network; on the
+// rare clash of 32-bit hashes with another attachment it rehashes, so the
+// name never points at someone else's veth (Attach deletes a stale veth of
+// the same name before creating its own).
+func (m *Manager) vethName(st *state, id, network string) string {
+	used := map[string]bool{}
+	for _, x := range st.Attachments {
+		used[x.HostVeth] = true
+	}
+	for k := 0; ; k++ {
+		seed := id + "\x00" + network
+		if k > 0 {
+			seed += fmt.Sprintf("\x00%d", k)
+		}
+		h := sha256.Sum256([]byte(seed))
+		if name := m.prefix + "v" + hex.EncodeToString(h[:4]); !used[name] {
+			return name
+		}
+	}
 }
 
 func allocate(p ipam.Pool, used map[netip.Addr]bool, want string) (netip.Addr, error) {
