@@ -36,6 +36,11 @@ func TestImagesPushPullRoundTrip(t *testing.T) {
 	if got := inspectField(t, dst, ref, "{{.Digest}}"); got != digest {
 		t.Fatalf("pulled manifest %s, want %s", got, digest)
 	}
+	byDigest := reg.host + "/cove-test/busybox@" + digest
+	if got := mustCove(t, dst, "pull", "-q", byDigest); got != id {
+		t.Fatalf("pull by digest printed %q, want %s", got, id)
+	}
+	mustCove(t, dst, "rmi", byDigest)
 	var m struct {
 		Config struct{ Digest string }
 		Layers []struct{ Digest string }

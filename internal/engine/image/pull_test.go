@@ -365,3 +365,46 @@ func TestPullPicksPlatformFromIndex(t *testing.T) {
 		t.Fatalf("missing platform: %v", err)
 	}
 }
+
+// TestPullResumesAcrossAttempts: a pull that gives up leaves its partial
+// download; the next pull continues it with a Range request.
+func TestPullResumesAcrossAttempts(t *testing.T) {
+	tr := newTestRegistry(t)
+	img := tr.push(t, "test/resume:v1", 400_000, 1)
+	var firstRange atomic.Value
+	var broken atomic.Bool
+	broken.Store(true)
+	tr.setFault(layerFault(t, img, func(w http.ResponseWriter, r *http.Request, blob []byte) {
+		start := 0
+		if rg := r.Header.Get("Range"); rg != "" {
+			var end int
+			fmtSscanf(rg, &start, &end)
+			if firstRange.Load() == nil && !broken.Load() {
+				firstRange.Store(start)
+			}
+			w.Header().Set("Content-Range", "bytes "+itoa(start)+"-"+itoa(len(blob)-1)+"/"+itoa(len(blob)))
+			w.Header().Set("Content-Length", itoa(len(blob)-start))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.Header().Set("Content-Length", itoa(len(blob)))
+		}
+		if broken.Load() { // serve a little more each time, then drop
+			w.Write(blob[start:min(start+20_000, len(blob))])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		w.Write(blob[start:])
+	}))
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, tr.host+"/test/resume:v1", PullOptions{}); err == nil {
+		t.Fatal("pull through a broken registry succeeded")
+	}
+	broken.Store(false)
+	if _, err := s.Pull(ctx, tr.host+"/test/resume:v1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := firstRange.Load().(int); off < 100_000 {
+		t.Fatalf("second pull resumed at byte %d, want the ~100000 bytes the first one stored", off)
+	}
+}
