@@ -174,6 +174,7 @@ func TestNetBadInput(t *testing.T) {
 		{network.Config{Name: "covet-x", Subnet: "10.201.11.0/24"}, network.ErrExists},
 		{network.Config{Name: "bad/name", Subnet: "10.201.11.0/24"}, network.ErrInvalidConfig},
 		{network.Config{Name: "covet-y", Subnet: "10.201.11.0/24", Driver: "macvlan"}, network.ErrInvalidConfig},
+		{network.Config{Name: "covet-y", Subnet: "10.201.11.0/24", Bridge: "lo"}, network.ErrInvalidConfig},
 	} {
 		_, err := e.m.Create(c.cfg)
 		if !errors.Is(err, c.want) {

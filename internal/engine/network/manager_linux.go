@@ -3,6 +3,7 @@ package network
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -181,8 +182,10 @@ func (m *Manager) validate(st *state, cfg Config) (*Network, error) {
 			return nil, fmt.Errorf("bridge %s: %w: used by network %s", n.Bridge, ErrInvalidConfig, o.Name)
 		}
 	}
-	if l, err := netlink.LinkByName(n.Bridge); err == nil && l.Type() != "bridge" {
-		return nil, fmt.Errorf("bridge name %s: %w: a %s interface has that name", n.Bridge, ErrInvalidConfig, l.Type())
+	// Never adopt someone else's interface (docker0, a libvirt bridge); the
+	// default network may take over a cove0 bridge left by an earlier state.
+	if l, err := netlink.LinkByName(n.Bridge); err == nil && !(cfg.Name == DefaultNetwork && l.Type() == "bridge") {
+		return nil, fmt.Errorf("bridge name %s: %w: a %s interface of that name exists on the host", n.Bridge, ErrInvalidConfig, l.Type())
 	}
 	subnet := cfg.Subnet
 	if subnet == "" {
@@ -419,7 +422,9 @@ func (m *Manager) Prune() ([]string, error) {
 		if n.Name == DefaultNetwork || len(n.Containers) > 0 {
 			continue
 		}
-		if err := m.Remove(n.Name); err != nil {
+		if err := m.Remove(n.Name); errors.Is(err, ErrInUse) || errors.Is(err, ErrNotFound) {
+			continue // a container attached meanwhile, or another prune was faster
+		} else if err != nil {
 			return removed, err
 		}
 		removed = append(removed, n.Name)
