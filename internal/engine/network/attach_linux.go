@@ -20,9 +20,9 @@ import (
 )
 
 // Attach connects a container's network namespace to a network: a veth pair
-// with the host end on the network's bridge and the container end renamed
-// to IfName, addresses, default route, loopback up, bandwidth limits and
-// published ports. The default network is created on first use. On error
+// with the host end on the network's bridge and the container end, named
+// IfName, in the namespace; addresses, default route (unless an earlier
+// network gave one), loopback up, bandwidth limits and published ports. The default network is created on first use. On error
 // everything done so far is undone.
 func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
 	if o.ContainerID == "" || strings.ContainsAny(o.ContainerID, "/| \n") {

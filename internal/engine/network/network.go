@@ -22,11 +22,17 @@
 //	m, _ := network.Open("/var/lib/cove/network")
 //	m.Create(network.Config{Name: "web", Subnet: "10.90.0.0/24"})   // cove network create
 //	a, _ := m.Attach(network.AttachOptions{ContainerID: id, Name: "db",
-//		NetNSPath: "/proc/PID/ns/net", Network: "web"})         // cove run/start
-//	hosts := network.HostsFile(...); resolv, _ := network.ResolvConf(...)
-//	m.Detach(id, "web")                                          // cove stop/rm
+//		NetNSPath: "/proc/PID/ns/net", Network: "web",
+//		Ports: []network.PortMapping{{HostPort: 8080, ContainerPort: 80}}}) // cove run/start, network connect
+//	hosts, _ := network.HostsFile(network.HostsOptions{Hostname: "db", Attachments: []network.Attachment{*a}})
+//	resolv, _ := network.ResolvConf(network.ResolvOptions{Host: hostResolvConf, EmbeddedDNS: n.Gateway}) // if n.DNS
+//	m.Attachments(id)                                            // cove port, inspect
+//	m.Detach(id, "web") / m.DetachAll(id)                        // network disconnect, cove stop/rm
 //	m.Repair()                                                   // cove system check
-//	m.Serve(ctx, "web")   // in a long-lived helper process: the network's DNS
+//	m.Serve(ctx, "web", network.ServeOptions{})                  // DNS, in a long-lived helper process
+//
+// A network backed by CNI plugins is created with Driver DriverCNI and a
+// conflist; Attach and Detach then run the plugin chain through libcni.
 //
 // Attach rolls back on error (no veth, rule or address left behind). An
 // attachment is recorded only once complete, and the lock is held
@@ -112,7 +118,7 @@ type Network struct {
 	Containers []string `json:"containers,omitempty"`
 }
 
-// PortMapping publishes a container port on the host (`-p`).
+// PortMapping publishes a container port on the host (`-p`), IPv4 only.
 type PortMapping struct {
 	// HostIP restricts the mapping to one host address; empty means all.
 	HostIP string `json:"hostIP,omitempty"`
