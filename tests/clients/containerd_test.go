@@ -43,14 +43,23 @@ state = %q
 	if err := os.WriteFile(cfgPath, []byte(cfg+tables), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, filepath.Join(dir, "containerd.log"), sock, nil, containerdBin, "--config", cfgPath)
+	// The runc shim runs criu from PATH: CRIU 4.1.1 when installed.
+	var env []string
+	if _, err := os.Stat(criuWrapper); err == nil {
+		bin := filepath.Join(dir, "bin")
+		os.MkdirAll(bin, 0o755)
+		os.Symlink(criuWrapper, filepath.Join(bin, "criu"))
+		env = []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
+	}
+	startDaemon(t, filepath.Join(dir, "containerd.log"), sock, env, containerdBin, "--config", cfgPath)
 	return sock
 }
 
 // TestContainerdCtr runs busybox through containerd's runc shim with
 // `ctr run --runc-binary`, with runc and with cove-runc: run --rm with
 // output and exit code, run -d, task exec, ps, pause/resume (checked in
-// the freezer), metrics, kill and delete.
+// the freezer), metrics, container checkpoint --task --rw and restore
+// --live of a counter, kill and delete.
 func TestContainerdCtr(t *testing.T) {
 	needBins(t, containerdBin, ctrBin, shimBin)
 	dir := t.TempDir()
@@ -87,9 +96,9 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 		t.Errorf("ctr run --rm: want exit 3 and the greeting, got %v", r)
 	}
 
-	// A long-running task that exits on SIGTERM.
+	// A long-running counter that exits on SIGTERM.
 	ctr.must(append(append(append([]string{"run", "-d"}, rtFlags...), cgFlags(id)...), imageName, id,
-		"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done")...)
+		"sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")...)
 	pid := ctrPid(t, ctr, id)
 	if _, err := os.Stat(filepath.Join(root, "default", id)); err != nil {
 		t.Errorf("no state under the runtime root given to the shim: %v", err)
@@ -140,6 +149,8 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 		}
 	}
 
+	pid = ctrCheckpoint(t, ctr, id, name, pid)
+
 	// kill (SIGTERM) stops it; delete removes the task and the runtime's state.
 	ctr.must("task", "kill", id)
 	if !waitFor(10*time.Second, func() bool { return ctrStatus(ctr, id) == "STOPPED" }) {
@@ -153,6 +164,49 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil && alive(pid) {
 		t.Errorf("pid %d still alive after task delete", pid)
 	}
+}
+
+// ctrCheckpoint checkpoints the running counter with its rw layer into
+// an image (RUNTIME checkpoint, leaving it running), removes the
+// container, restores it from the image (RUNTIME restore --detach) and
+// checks that it counts on from the checkpoint. It returns the task's pid.
+func ctrCheckpoint(t *testing.T, ctr *client, id, name string, pid int) int {
+	t.Helper()
+	if _, err := os.Stat(criuWrapper); err != nil {
+		t.Logf("checkpoint/restore not tried: %s missing (.ci/criu.sh installs CRIU 4.1.1)", criuWrapper)
+		return pid
+	}
+	ref := "cli-checkpoint-" + name + ":1"
+	count := func() int {
+		r := runCmd(nil, 30*time.Second, append(ctr.argv, "task", "exec", "--exec-id", fmt.Sprintf("n%d", time.Now().UnixNano()), id, "cat", "/tmp/n")...)
+		n, err := strconv.Atoi(strings.TrimSpace(r.out))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	before := count()
+	if _, ok := ctr.check("containers", "checkpoint", "--task", "--rw", id, ref); !ok {
+		return pid
+	}
+	ctr.must("task", "kill", "-s", "SIGKILL", id)
+	waitFor(10*time.Second, func() bool { return ctrStatus(ctr, id) == "STOPPED" })
+	ctr.must("task", "delete", id)
+	ctr.must("containers", "rm", id)
+	if _, ok := ctr.check("containers", "restore", "--live", "--rw", id, ref); !ok {
+		t.FailNow() // no container left to carry on with
+	}
+	if st := ctrStatus(ctr, id); st != "RUNNING" {
+		t.Fatalf("after restore: status %q, want RUNNING", st)
+	}
+	n := count()
+	if n < before {
+		t.Errorf("restored counter at %d, below %d before the checkpoint: it started over", n, before)
+	}
+	if !waitFor(5*time.Second, func() bool { return count() > n }) {
+		t.Errorf("restored counter does not count on from %d", n)
+	}
+	return ctrPid(t, ctr, id)
 }
 
 // ctrStatus is the task's STATUS column in `ctr task ls`.
