@@ -23,16 +23,7 @@ func mountCgroup(c *Config, dest string, o *mountOpts) error {
 	if err != nil {
 		return fmt.Errorf("read mountinfo: %w", err)
 	}
-	var v1 []mountInfo
-	var v2 *mountInfo
-	for i, m := range mounts {
-		switch m.fstype {
-		case "cgroup":
-			v1 = append(v1, m)
-		case "cgroup2":
-			v2 = &mounts[i]
-		}
-	}
+	v1, v2 := cgroupHierarchies(mounts)
 	own, err := ownCgroups()
 	if err != nil {
 		return err
@@ -78,6 +69,30 @@ func mountCgroup(c *Config, dest string, o *mountOpts) error {
 	return afterMount(c, dest, &mountOpts{prop: o.prop, rec: o.rec})
 }
 
+// cgroupHierarchies picks the v1 hierarchies and the cgroup2 mount from
+// mountinfo. The first mount of each hierarchy wins: the host's own, which
+// comes before any later mount of the same hierarchy elsewhere (CRIU's
+// cgroup yard, a nested runtime). A second one would be mounted on top of
+// the first in the container, which fails with EBUSY.
+func cgroupHierarchies(mounts []mountInfo) (v1 []mountInfo, v2 *mountInfo) {
+	seen := map[string]bool{}
+	for i, m := range mounts {
+		switch m.fstype {
+		case "cgroup":
+			k := key(cgroupControllers(m.superOpts))
+			if !seen[k] {
+				seen[k] = true
+				v1 = append(v1, m)
+			}
+		case "cgroup2":
+			if v2 == nil {
+				v2 = &mounts[i]
+			}
+		}
+	}
+	return v1, v2
+}
+
 // mountCgroupDir mounts one hierarchy at dest: a fresh cgroup filesystem
 // with a cgroup namespace, else a bind of the process's own cgroup
 // directory of host mount h. Without a cgroup namespace a fresh cgroup2
@@ -119,8 +134,7 @@ func mountCgroupDir(c *Config, typ, data, dest string, h *mountInfo, ownPath str
 }
 
 // mountFreshCgroup mounts a new cgroup filesystem of type typ at dest; the
-// error names the hierarchy (a v1 mount fails with EBUSY now and then on the
-// development VM, with any runtime version, without a known cause).
+// error names the hierarchy.
 func mountFreshCgroup(c *Config, typ, dest string, o *mountOpts) error {
 	if err := mountFS(c, typ, typ, dest, o); err != nil {
 		return fmt.Errorf("%s %s at %s: %w", typ, strings.Join(o.data, ","), dest, err)
