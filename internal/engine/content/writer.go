@@ -38,8 +38,11 @@ type Writer struct {
 	f       *os.File
 	h       hash.Hash
 	written int64
-	done    bool
-	err     error // why followers must stop (nil after a successful commit)
+	// verified: all data is written and matches the expected digest (set
+	// before the sync and rename, so followers need not wait for them)
+	verified bool
+	done     bool
+	err      error // why followers must stop (nil after a successful commit)
 }
 
 // Writer opens (resuming if a partial ingest for ref exists) an ingest for a
@@ -151,11 +154,12 @@ func (w *Writer) Commit() (string, error) {
 
 func (w *Writer) commit() (string, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.done {
+		w.mu.Unlock()
 		return "", errors.New("commit of a closed ingest")
 	}
 	if w.size >= 0 && w.written != w.size {
+		w.mu.Unlock()
 		return "", fmt.Errorf("%w: got %d bytes, expected %d", ErrSizeMismatch, w.written, w.size)
 	}
 	got := "sha256:" + hex.EncodeToString(w.h.Sum(nil))
@@ -164,9 +168,15 @@ func (w *Writer) commit() (string, error) {
 		_ = w.f.Truncate(0)
 		w.written = 0
 		w.h.Reset()
+		w.mu.Unlock()
 		return "", fmt.Errorf("%w: expected %s, got %s", ErrDigestMismatch, w.expected, got)
 	}
-	if err := w.f.Sync(); err != nil {
+	// The data is verified: followers may finish while it is synced.
+	w.verified = true
+	w.cond.Broadcast()
+	f := w.f
+	w.mu.Unlock()
+	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("sync blob: %w", err)
 	}
 	dst, _ := w.store.Path(got)
@@ -258,7 +268,7 @@ func (r *follower) Read(p []byte) (int, error) {
 func (r *follower) finished() bool {
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()
-	return r.w.done && r.off >= r.w.written
+	return (r.w.done || r.w.verified) && r.off >= r.w.written
 }
 
 func (r *follower) read(p []byte) (int, error) {
@@ -267,11 +277,15 @@ func (r *follower) read(p []byte) (int, error) {
 	}
 	w := r.w
 	w.mu.Lock()
-	for r.off >= w.written && !w.done {
+	for r.off >= w.written && !w.done && !w.verified {
 		w.cond.Wait()
 	}
 	avail := w.written - r.off
 	if avail <= 0 {
+		if w.verified {
+			w.mu.Unlock()
+			return 0, io.EOF
+		}
 		err := w.err
 		w.mu.Unlock()
 		if err != nil {
