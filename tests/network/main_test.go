@@ -8,6 +8,10 @@ import (
 	"testing"
 
 	"cove/internal/engine/network"
+	"cove/internal/engine/network/nft"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // TestMain runs the child-process role used by the concurrency and crash
@@ -19,7 +23,33 @@ func TestMain(m *testing.M) {
 	if os.Getenv("COVET_CHILD") != "" {
 		os.Exit(child())
 	}
+	if os.Getuid() == 0 {
+		sweep()
+	}
 	os.Exit(m.Run())
+}
+
+// sweep removes what an interrupted earlier run may have left: namespaces,
+// links and the nftables table of the tests (all named covet*), nothing else.
+func sweep() {
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix+"-") {
+				netns.DeleteNamed(e.Name())
+			}
+		}
+	}
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if strings.HasPrefix(l.Attrs().Name, prefix) {
+				netlink.LinkDel(l)
+			}
+		}
+	}
+	if c, err := nft.Open(table); err == nil {
+		c.DeleteTable()
+		c.Close()
+	}
 }
 
 // child attaches one container in a separate process: COVET_CHILD=attach
