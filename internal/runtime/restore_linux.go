@@ -53,8 +53,8 @@ func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" {
-		return -1, errors.New("process.terminal is true: restore needs --console-socket for the pty master")
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.Detach {
+		return -1, errors.New("process.terminal is true: --console-socket is required when the container is detached")
 	}
 	descs, err := readDescriptors(o.ImagePath)
 	if err != nil {
@@ -81,8 +81,14 @@ func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 	}
 	st := &State{ID: o.ID, Bundle: bundleDir, Rootfs: spec.Root.Path, Created: time.Now().UTC(),
 		Annotations: spec.Annotations, Spec: spec, dir: dir}
-	pid, err := r.restore(o, client, st, descs)
+	// Without a console socket (foreground restore) the pty master comes
+	// to us, and we copy it to our stdio as run does.
+	var master *os.File
+	pid, err := r.restore(o, client, st, descs, &master)
 	if err != nil {
+		if master != nil {
+			master.Close()
+		}
 		r.destroy(st)
 		unlock()
 		return -1, err
@@ -93,7 +99,10 @@ func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 	if o.Detach {
 		return 0, nil
 	}
-	code := waitForward(pid, sigs, nil)
+	if master != nil {
+		defer master.Close()
+	}
+	code := waitForward(pid, sigs, master)
 	if s, unlock, err := r.lockLoad(o.ID); err == nil {
 		if err := r.destroy(s); err != nil {
 			r.warn("delete after restore", "id", o.ID, "error", err)
@@ -105,7 +114,7 @@ func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
 
 // restore runs CRIU for Restore once the state directory exists and
 // returns the restored init's pid. On error the caller destroys st.
-func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, descs []string) (int, error) {
+func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, descs []string, master **os.File) (int, error) {
 	spec := st.Spec
 	cg, err := cgroups.New(spec.Linux.CgroupsPath, o.ID)
 	if err != nil {
@@ -193,6 +202,10 @@ func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, des
 		case "orphan-pts-master":
 			if n.File == nil {
 				return errors.New("no pty master passed")
+			}
+			if o.ConsoleSocket == "" {
+				*master = n.File
+				return nil
 			}
 			defer n.File.Close()
 			return sendConsole(o.ConsoleSocket, n.File)
