@@ -13,7 +13,7 @@ func init() {
 }
 
 // criuPath is the CRIU binary to run: --criu, except that the default name
-// "criu" means the cove-criu wrapper (CRIU 4.1 that .ci/criu.sh installs
+// "criu" means the cove-criu wrapper (CRIU 4.2 that .ci/criu.sh installs
 // beside Debian's older criu) when that is in PATH.
 func (g *globals) criuPath() string {
 	if g.criu == "criu" {

@@ -189,8 +189,8 @@ func (r *Runtime) criuError(client *criu.Client, what string, err error, log str
 	if l := criu.LogErrors(log, 4); l != "" {
 		msg += " (" + log + ": " + l + ")"
 	}
-	if v, verr := client.Version(); verr == nil && v.Code() < 40100 {
-		msg += fmt.Sprintf(" (CRIU %s is older than 4.1, which recent kernels need; see .ci/criu.sh)", v)
+	if v, verr := client.Version(); verr == nil && v.Code() < 40200 {
+		msg += fmt.Sprintf(" (CRIU %s is older than 4.2: 3.x fails on recent kernels and 4.1 cannot dump TCP sockets on Linux 6.18; see .ci/criu.sh)", v)
 	}
 	return errors.New(msg)
 }

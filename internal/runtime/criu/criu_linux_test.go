@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// testClient returns a client for CRIU 4.1 (the cove-criu wrapper that
+// testClient returns a client for CRIU 4.2 (the cove-criu wrapper that
 // .ci/criu.sh installs), or skips.
 func testClient(t *testing.T) *Client {
 	t.Helper()
@@ -31,8 +31,8 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Code() < 40100 {
-		t.Fatalf("version %s, want >= 4.1", v)
+	if v.Code() < 40200 {
+		t.Fatalf("version %s, want >= 4.2", v)
 	}
 }
 

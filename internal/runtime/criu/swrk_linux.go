@@ -20,7 +20,7 @@ func (c *Client) Find() (string, error) {
 	}
 	bin, err := exec.LookPath(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s (install CRIU >= 4.1, e.g. with .ci/criu.sh, or pass --criu PATH)", ErrNotFound, path)
+		return "", fmt.Errorf("%w: %s (install CRIU >= 4.2, e.g. with .ci/criu.sh, or pass --criu PATH)", ErrNotFound, path)
 	}
 	return bin, nil
 }
