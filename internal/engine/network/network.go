@@ -82,6 +82,8 @@ type Config struct {
 	IPRange string
 	// IPv6Subnet, when set, gives containers an IPv6 address too (a ULA
 	// fd00::/8 /64 is the usual choice); IPv6Gateway defaults to its ::1.
+	// Like Docker, this turns on net.ipv6.conf.all.forwarding, which makes
+	// the host ignore router advertisements unless accept_ra is 2.
 	IPv6Subnet  string
 	IPv6Gateway string
 	// Internal networks have no route out: no NAT, forwarding off the bridge dropped.
