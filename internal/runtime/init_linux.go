@@ -378,7 +378,9 @@ func lookPath(file string, env []string) (string, error) {
 			return err
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return unix.EISDIR
+			// What execve(2) says, and what engines read: Docker and
+			// Podman turn "permission denied" into exit status 126.
+			return unix.EACCES
 		}
 		return unix.Access(p, unix.X_OK)
 	}

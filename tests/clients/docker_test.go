@@ -125,6 +125,17 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 		t.Errorf("docker run --rm: want exit 3 and the greeting, got %v", r)
 	}
 
+	// Exit status for a command that cannot run, derived from the
+	// runtime's error text: 127 not found, 126 not executable.
+	for _, c := range []struct {
+		arg  string
+		code int
+	}{{"nope", 127}, {"/etc", 126}, {"/www/index.html", 126}} {
+		if r := docker.run("run", "--rm", "--runtime", runtime, img, c.arg); r.code != c.code {
+			t.Errorf("docker run %s: exit %d, want %d: %s", c.arg, r.code, c.code, firstLine(r.out))
+		}
+	}
+
 	// --init: Debian's docker-init (tini) is bind-mounted in and runs as pid 1.
 	if out, ok := docker.check("run", "--rm", "--init", "--runtime", runtime, img, "cat", "/proc/1/comm"); ok && !strings.Contains(out, "docker-init") {
 		t.Errorf("docker run --init: pid 1 is %q, want docker-init", out)

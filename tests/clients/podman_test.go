@@ -117,6 +117,17 @@ func podmanScenario(t *testing.T, podman *client, name string, probes probeOutpu
 		t.Errorf("podman run --rm: want exit 7 and only the greeting, got %v", r)
 	}
 
+	// Exit status for a command that cannot run, derived from the
+	// runtime's error text: 127 not found, 126 not executable.
+	for _, c := range []struct {
+		arg  string
+		code int
+	}{{"nope", 127}, {"/etc", 126}, {"/www/index.html", 126}} {
+		if r := podman.run(run("--rm", "cli-busybox", c.arg)...); r.code != c.code {
+			t.Errorf("podman run %s: exit %d, want %d: %s", c.arg, r.code, c.code, firstLine(r.out))
+		}
+	}
+
 	// run -t: conmon hands the runtime a console socket.
 	if out, ok := podman.check(run("--rm", "-t", "--name", id+"-rm", "cli-busybox", "tty")...); ok && strings.TrimSpace(out) != "/dev/pts/0" {
 		t.Errorf("podman run -t tty: %q, want /dev/pts/0", out)

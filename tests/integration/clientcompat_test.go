@@ -238,3 +238,26 @@ func TestCCDevCore(t *testing.T) {
 		t.Errorf("/dev/core: %s, want %s (host /proc/kcore exists: %v)", out, want, want == "link")
 	}
 }
+
+// Engines turn the runtime's error text into the exit status of `docker
+// run` / `podman run`: "executable file not found" or "no such file or
+// directory" is 127, "permission denied" 126, anything else 125. For a
+// directory as the command, runc (and execve) say permission denied;
+// cove-runc said "is a directory", so docker run IMAGE /etc exited 125
+// instead of 126.
+func TestCCExecErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		arg, want string
+	}{
+		{"/etc", "permission denied"},
+		{"/etc/passwd", "permission denied"},
+		{"nope", "executable file not found"},
+		{"/nope", "no such file or directory"},
+	} {
+		e := newEnv(t, []string{tc.arg}, nil)
+		out, err := e.runtime("run", "--bundle", e.bundle, "cc-execerr")
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("run %s: %v, %q: want an error saying %q", tc.arg, err, out, tc.want)
+		}
+	}
+}
