@@ -84,8 +84,8 @@ func TestCgroupRootsOfSelf(t *testing.T) {
 		t.Fatal("no cgroup roots for our own process")
 	}
 	for _, r := range roots {
-		if !strings.HasPrefix(r.GetPath(), "/") || strings.Contains(r.GetCtrl(), ",") {
-			t.Errorf("root %v: want one controller and an absolute path", r)
+		if !strings.HasPrefix(r.GetPath(), "/") || strings.Contains(r.GetCtrl(), ",") || r.Ctrl != nil && r.GetCtrl() == "" {
+			t.Errorf("root %v: want one controller (none for cgroup2) and an absolute path", r)
 		}
 	}
 }

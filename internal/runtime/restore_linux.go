@@ -305,6 +305,12 @@ func cgroupRoots(pid int) ([]*rpc.CgroupRoot, error) {
 		if len(f) != 3 {
 			continue
 		}
+		if f[1] == "" {
+			// cgroup2 ("0::/path"): the root for every controller not
+			// named, which on a pure v2 host is all of them.
+			roots = append(roots, &rpc.CgroupRoot{Path: proto.String(f[2])})
+			continue
+		}
 		for _, ctrl := range strings.Split(f[1], ",") {
 			roots = append(roots, &rpc.CgroupRoot{Ctrl: proto.String(ctrl), Path: proto.String(f[2])})
 		}

@@ -210,7 +210,13 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 	if got := crMountpoints(t, pid2); got != mounts {
 		t.Fatalf("mount points after restore:\n%s\nbefore:\n%s", got, mounts)
 	}
-	// A fresh cgroup named after the container, limit re-applied.
+	// A fresh cgroup named after the container in every hierarchy (the
+	// cgroup2 one too), limit re-applied.
+	for _, l := range readLines(fmt.Sprintf("/proc/%d/cgroup", pid2)) {
+		if !strings.HasSuffix(l, "/"+id) {
+			t.Errorf("restored init's cgroup %q is not the container's", l)
+		}
+	}
 	dir := containerCgroup(t, pid2, "memory")
 	if !strings.Contains(dir, id) {
 		t.Fatalf("restored init in cgroup %s, not the container's", dir)
