@@ -14,8 +14,8 @@
 #   cove         container -> container on a cove network (library setup)
 #   cove-port    host -> 127.0.0.1:published port (nftables DNAT, output chain)
 #   cove-port-ns another netns -> host address:published port (DNAT, forward)
-# plus network setup time per container: BenchmarkAttach/BenchmarkDetach
-# (tests/network). Prints a Markdown report and writes it to
+# plus network setup time per container and per network: BenchmarkAttach,
+# BenchmarkDetach, BenchmarkCreate (tests/network). Prints a Markdown report and writes it to
 # bench/results/network-<date>.md. Needs root, iperf3, Go.
 # --quick: 1 round, 2 s per path, 5000 round trips, 20 attaches.
 set -euo pipefail
@@ -78,9 +78,7 @@ for x in a b; do
 done
 
 say "cove network (bridge coveb0, netns coveb-a/coveb-b, ports 15201 17000 published)"
-setup_start=$EPOCHREALTIME
 "$nb" setup "$work/state" >"$work/setup.out"
-setup_ms=$(awk -v a="$setup_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
 cove_b=$(awk '$1 == "b" { print $2 }' "$work/setup.out")
 
 # Servers: iperf3 and the request/response echo, in each place.
@@ -123,12 +121,13 @@ for p in "${paths[@]}"; do
 done
 
 say "attach/detach time (go test -bench, ${attachn} each)"
-bench_out=$(cd "$repo" && go test -count=1 -run '^$' -bench 'BenchmarkAttach|BenchmarkDetach' -benchtime "${attachn}x" ./tests/network/ 2>&1) ||
+bench_out=$(cd "$repo" && go test -count=1 -run '^$' -bench 'BenchmarkAttach|BenchmarkDetach|BenchmarkCreate' -benchtime "${attachn}x" ./tests/network/ 2>&1) ||
 	{ echo "$bench_out" >&2; exit 1; }
 ms() { awk -v n="$1" '$1 ~ n { printf "%.2f", $3 / 1e6 }' <<<"$bench_out"; }
 attach_plain=$(ms '^BenchmarkAttach/plain')
 attach_port=$(ms '^BenchmarkAttach/port')
 detach=$(ms '^BenchmarkDetach')
+create=$(ms '^BenchmarkCreate')
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$repo/bench/results"
@@ -153,6 +152,6 @@ report=$repo/bench/results/network-$stamp.md
 	echo "| attach (veth, address, route) | $attach_plain |"
 	echo "| attach with one published port | $attach_port |"
 	echo "| detach (namespace still alive) | $detach |"
-	echo "| first attach incl. network creation (netbench setup, 2 containers, process start) | $setup_ms |"
+	echo "| network create (bridge, addresses, nftables rules) | $create |"
 } | tee "$report"
 say "report written to ${report#"$repo"/}"

@@ -53,3 +53,19 @@ func BenchmarkDetach(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreate measures `cove network create`: validation, overlap
+// checks against host routes, bridge, addresses and nftables rules.
+func BenchmarkCreate(b *testing.B) {
+	e := newEnv(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := e.m.Create(network.Config{Name: "covet-bc", Subnet: "10.201.30.0/24"}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := e.m.Remove("covet-bc"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
