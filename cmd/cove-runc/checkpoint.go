@@ -8,8 +8,8 @@ import (
 )
 
 func init() {
-	commands["checkpoint"] = command{"checkpoint [--image-path D] [--work-path D] [--leave-running] [--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] [--page-server IP:PORT] [--lazy-pages] [--status-fd N] [--parent-path D] [--pre-dump] [--empty-ns NS] ID", cmdCheckpoint}
-	commands["restore"] = command{"restore [--bundle D] [--detach] [--pid-file F] [--console-socket S] [--no-subreaper] [--no-pivot] [--image-path D] [--work-path D] [--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] [--lazy-pages] [--empty-ns NS] ID", cmdRestore}
+	commands["checkpoint"] = command{"checkpoint [--image-path D] [--work-path D] [--leave-running] [--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] [--page-server IP:PORT] [--lazy-pages] [--status-fd N] [--parent-path D] [--pre-dump] [--empty-ns NS] [--auto-dedup] ID", cmdCheckpoint}
+	commands["restore"] = command{"restore [--bundle D] [--detach] [--pid-file F] [--console-socket S] [--no-subreaper] [--no-pivot] [--image-path D] [--work-path D] [--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] [--lazy-pages] [--empty-ns NS] [--auto-dedup] [--lsm-profile P] [--lsm-mount-context C] ID", cmdRestore}
 }
 
 // criuPath is the CRIU binary to run: --criu, except that the default name
@@ -32,6 +32,7 @@ func criuFlags(fs *flag.FlagSet, o *runtime.CRIUOptions, emptyNs *listFlag) {
 	fs.BoolVar(&o.ShellJob, "shell-job", false, "")
 	fs.BoolVar(&o.FileLocks, "file-locks", false, "")
 	fs.BoolVar(&o.LazyPages, "lazy-pages", false, "")
+	fs.BoolVar(&o.AutoDedup, "auto-dedup", false, "")
 	fs.StringVar(&o.ManageCgroupsMode, "manage-cgroups-mode", "", "")
 	fs.Var(emptyNs, "empty-ns", "")
 }
@@ -69,6 +70,8 @@ func cmdRestore(g *globals, args []string) (int, error) {
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "")
 	fs.BoolVar(&o.NoSubreaper, "no-subreaper", false, "")
 	fs.BoolVar(&o.NoPivot, "no-pivot", false, "")
+	fs.StringVar(&o.LSMProfile, "lsm-profile", "", "")
+	fs.StringVar(&o.LSMMountContext, "lsm-mount-context", "", "")
 	var noNewKeyring bool
 	fs.BoolVar(&noNewKeyring, "no-new-keyring", false, "")
 	pos, err := parseArgs(fs, args)

@@ -30,6 +30,8 @@ type CRIUOptions struct {
 	ShellJob            bool
 	FileLocks           bool
 	LazyPages           bool
+	// AutoDedup punches holes in the parent images' pages already dumped.
+	AutoDedup bool
 	// ManageCgroupsMode is soft, full, strict or ignore; "" is CRIU's default.
 	ManageCgroupsMode string
 	// EmptyNs lists namespaces (only "network") created empty on restore
@@ -56,13 +58,16 @@ type CheckpointOptions struct {
 // RestoreOptions are the restore flags.
 type RestoreOptions struct {
 	CRIUOptions
-	ID            string
-	Bundle        string
-	PidFile       string
-	ConsoleSocket string
-	Detach        bool
-	NoSubreaper   bool
-	NoPivot       bool
+	// LSMProfile ("apparmor:NAME" or "selinux:CONTEXT") and
+	// LSMMountContext replace the checkpointed process's and mounts' labels.
+	LSMProfile, LSMMountContext string
+	ID                          string
+	Bundle                      string
+	PidFile                     string
+	ConsoleSocket               string
+	Detach                      bool
+	NoSubreaper                 bool
+	NoPivot                     bool
 }
 
 const (
@@ -266,6 +271,7 @@ func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
 		ShellJob:        proto.Bool(o.ShellJob),
 		FileLocks:       proto.Bool(o.FileLocks),
 		LazyPages:       proto.Bool(o.LazyPages),
+		AutoDedup:       proto.Bool(o.AutoDedup),
 	}
 	if o.ManageCgroupsMode != "" {
 		opts.ManageCgroupsMode = cgModes[o.ManageCgroupsMode].Enum()

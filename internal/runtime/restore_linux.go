@@ -143,6 +143,12 @@ func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, des
 	// The restored init becomes our child (like a created one is ours
 	// until we exit), so a foreground restore can wait for it.
 	opts.RstSibling = proto.Bool(true)
+	if o.LSMProfile != "" {
+		opts.LsmProfile = proto.String(o.LSMProfile)
+	}
+	if o.LSMMountContext != "" {
+		opts.LsmMountContext = proto.String(o.LSMMountContext)
+	}
 	call := &criu.Call{Type: rpc.CriuReqType_RESTORE, Opts: opts, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	for _, m := range spec.Mounts {
 		if isBindMount(m) {
