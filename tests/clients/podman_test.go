@@ -71,7 +71,9 @@ var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "npr
 // TestPodman runs busybox through podman and conmon with --runtime runc and
 // with --runtime cove-runc: run --rm with output and exit code, run -t; run -d,
 // exec, logs, pause/unpause (checked in the freezer), stats, checkpoint and
-// restore of a running counter (it keeps counting), stop, rm.
+// restore of a running counter (it keeps counting), restart, stop, rm,
+// kill -s KILL; exit statuses 126/127; and a probe of what the container
+// sees, compared between the two.
 func TestPodman(t *testing.T) {
 	needBins(t, podmanBin, conmonBin)
 	removeCgroupTree(t, podmanCgroup)
@@ -177,6 +179,16 @@ func podmanScenario(t *testing.T, podman *client, name string, probes probeOutpu
 
 	podmanCheckpoint(t, podman, id)
 
+	// restart: stop, then create and start the same container again.
+	if _, ok := podman.check("restart", "-t", "10", id); ok {
+		if st := podmanStatus(podman, id); st != "running" {
+			t.Errorf("after restart: %s, want running", st)
+		}
+		if npid := podmanPid(t, podman, id); npid == pid || !alive(npid) {
+			t.Errorf("after restart: pid %d (was %d), want a new live process", npid, pid)
+		}
+	}
+
 	podman.must("stop", id)
 	if st := podmanStatus(podman, id); st != "exited" {
 		t.Errorf("after stop: %s, want exited", st)
@@ -191,6 +203,15 @@ func podmanScenario(t *testing.T, podman *client, name string, probes probeOutpu
 	if r := podman.run("inspect", id); r.code == 0 {
 		t.Errorf("container %s still there after rm", id)
 	}
+
+	// kill -s KILL: exit status 137.
+	podman.must(run("-d", "--name", id, "cli-busybox", "sleep", "1000")...)
+	podman.must("kill", "-s", "KILL", id)
+	waitFor(10*time.Second, func() bool { return podmanStatus(podman, id) == "exited" })
+	if code := strings.TrimSpace(podman.must("inspect", "-f", "{{.State.ExitCode}}", id)); code != "137" {
+		t.Errorf("after kill -s KILL: exit code %s, want 137", code)
+	}
+	podman.must("rm", id)
 }
 
 // podmanCheckpoint checkpoints the running counter, restores it, and
