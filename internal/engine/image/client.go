@@ -272,7 +272,21 @@ func (c *client) fetchBlob(ctx context.Context, d ocispec.Descriptor, w *content
 	return fmt.Errorf("gave up after %d attempts: %w", attempts, lastErr)
 }
 
+// stallTimeout ends a blob download that receives nothing for this long
+// (it is then retried from where it stopped).
+var stallTimeout = 60 * time.Second
+
 func (c *client) fetchBlobOnce(ctx context.Context, d ocispec.Descriptor, w *content.Writer, off int64, onBytes func(int64)) (retry bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errStalled := fmt.Errorf("no data for %s", stallTimeout)
+	watchdog := time.AfterFunc(stallTimeout, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+	defer func() {
+		if err != nil && context.Cause(ctx) == errStalled {
+			retry, err = true, fmt.Errorf("%w: %w", errStalled, err)
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/blobs/"+d.Digest.String(), nil)
 	if err != nil {
 		return false, err
@@ -309,6 +323,7 @@ func (c *client) fetchBlobOnce(ctx context.Context, d ocispec.Descriptor, w *con
 	buf := make([]byte, 256<<10)
 	for {
 		n, rerr := resp.Body.Read(buf)
+		watchdog.Reset(stallTimeout)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return false, werr

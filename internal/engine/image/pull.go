@@ -148,6 +148,9 @@ func parseManifest(b []byte) (ocispec.Manifest, error) {
 	if m.Config.Size <= 0 || m.Config.Size > maxConfigSize {
 		return m, fmt.Errorf("config size %d out of range", m.Config.Size)
 	}
+	if len(m.Layers) > maxLayers {
+		return m, fmt.Errorf("%d layers: more than the %d cove accepts", len(m.Layers), maxLayers)
+	}
 	for _, l := range m.Layers {
 		if _, err := decompressor(l.MediaType); err != nil {
 			return m, fmt.Errorf("layer %s: %w", l.Digest, err)

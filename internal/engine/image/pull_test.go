@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -406,5 +407,37 @@ func TestPullResumesAcrossAttempts(t *testing.T) {
 	}
 	if off, _ := firstRange.Load().(int); off < 100_000 {
 		t.Fatalf("second pull resumed at byte %d, want the ~100000 bytes the first one stored", off)
+	}
+}
+
+// TestPullRetriesStalledDownload: a registry that stops sending mid-layer
+// is abandoned after the stall timeout and the download resumes.
+func TestPullRetriesStalledDownload(t *testing.T) {
+	old := stallTimeout
+	stallTimeout = 300 * time.Millisecond
+	defer func() { stallTimeout = old }()
+	tr := newTestRegistry(t)
+	img := tr.push(t, "test/stall:v1", 100_000, 1)
+	var calls atomic.Int64
+	tr.setFault(layerFault(t, img, func(w http.ResponseWriter, r *http.Request, blob []byte) {
+		if calls.Add(1) > 1 {
+			w.Write(blob) // ignores Range: the client starts over
+			return
+		}
+		w.Header().Set("Content-Length", itoa(len(blob)))
+		w.Write(blob[:1000])
+		w.(http.Flusher).Flush()
+		select { // stall until the client gives up
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	s, _ := newTestStore(t)
+	start := time.Now()
+	if _, err := s.Pull(context.Background(), tr.host+"/test/stall:v1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second || calls.Load() != 2 {
+		t.Fatalf("pull took %s with %d requests; want a retry after the stall timeout", d, calls.Load())
 	}
 }

@@ -49,6 +49,7 @@ const (
 	maxManifestSize = 4 << 20
 	maxConfigSize   = 16 << 20
 	maxIndexDepth   = 4
+	maxLayers       = 500
 )
 
 // Snapshotter is the part of the snapshot store images need
