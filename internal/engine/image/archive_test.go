@@ -5,7 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"cove/internal/engine/content"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -105,5 +110,28 @@ func TestImportDirectory(t *testing.T) {
 	}
 	if img.Manifest.Layers[0].Digest.String() != img.Config.RootFS.DiffIDs[0].String() {
 		t.Error("uncompressed layer digest differs from its diff ID")
+	}
+}
+
+func TestImportCompressedTarballFromReader(t *testing.T) {
+	raw := tarOf(t, map[string]string{"etc/hostname": "x\n"})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	s, snaps := newTestStore(t)
+	img, err := s.Import(context.Background(), "-", &gz, "", ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored uncompressed: the layer digest is the diff ID of the tar.
+	if got := img.Manifest.Layers[0].Digest.String(); got != content.Digest(raw) {
+		t.Fatalf("layer %s, want the uncompressed tar's %s", got, content.Digest(raw))
+	}
+	if !strings.HasPrefix(img.Name, "sha256:") || snaps.count() != 1 {
+		t.Fatalf("unnamed import stored as %q with %d snapshots", img.Name, snaps.count())
+	}
+	if _, err := s.Get(img.ID()[7:19]); err != nil {
+		t.Fatalf("lookup by short ID: %v", err)
 	}
 }
