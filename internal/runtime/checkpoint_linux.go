@@ -232,13 +232,6 @@ func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
 	if err := o.validate(); err != nil {
 		return nil, nil, err
 	}
-	if o.ImagePath == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, nil, err
-		}
-		o.ImagePath = filepath.Join(wd, "checkpoint")
-	}
 	if dump {
 		if err := os.MkdirAll(o.ImagePath, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("--image-path: %w", err)
@@ -282,8 +275,17 @@ func (o *CRIUOptions) rpcOpts(dump bool) (*rpc.CriuOpts, []*os.File, error) {
 	return opts, files, nil
 }
 
-// validate checks the flags that need no CRIU to judge.
+// validate checks the flags that need no CRIU to judge, and makes the
+// image path absolute (default ./checkpoint, as runc).
 func (o *CRIUOptions) validate() error {
+	if o.ImagePath == "" {
+		o.ImagePath = "checkpoint"
+	}
+	p, err := filepath.Abs(o.ImagePath)
+	if err != nil {
+		return fmt.Errorf("--image-path: %w", err)
+	}
+	o.ImagePath = p
 	if _, ok := cgModes[o.ManageCgroupsMode]; o.ManageCgroupsMode != "" && !ok {
 		return fmt.Errorf("--manage-cgroups-mode %q: want soft, full, strict or ignore", o.ManageCgroupsMode)
 	}

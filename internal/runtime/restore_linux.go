@@ -29,11 +29,11 @@ import (
 // running. Without Detach it waits for the process like run and returns
 // its exit status.
 func (r *Runtime) Restore(o *RestoreOptions) (int, error) {
-	if _, err := os.Stat(filepath.Join(o.ImagePath, "inventory.img")); err != nil {
-		return -1, fmt.Errorf("restore: %s is not a checkpoint image directory: %w", o.ImagePath, err)
-	}
 	if err := o.validate(); err != nil {
 		return -1, err
+	}
+	if _, err := os.Stat(filepath.Join(o.ImagePath, "inventory.img")); err != nil {
+		return -1, fmt.Errorf("restore: %s is not a checkpoint image directory: %w", o.ImagePath, err)
 	}
 	client := &criu.Client{Path: o.CriuPath}
 	if _, err := client.Find(); err != nil {
