@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func execOut(name string, args ...string) (string, error) {
@@ -138,5 +139,76 @@ func TestImagesCLIErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "x.tar")); err == nil {
 		t.Error("failed save left its output file")
+	}
+}
+
+// TestImagesDockerInterop: a private dockerd loads cove's docker-archive,
+// and cove loads `docker save` output (the legacy layout with layer.tar
+// directories). Image IDs survive both ways.
+func TestImagesDockerInterop(t *testing.T) {
+	requireRoot(t)
+	requireTool(t, "dockerd")
+	requireTool(t, "docker")
+	dir, err := os.MkdirTemp("/var/tmp", "cove-images-dockerd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "docker.sock")
+	d := exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock, "--bridge=none", "--iptables=false",
+		"--ip-masq=false", "--storage-driver", "vfs")
+	logf, _ := os.Create(filepath.Join(dir, "log"))
+	d.Stdout, d.Stderr = logf, logf
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { d.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			d.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		os.RemoveAll(dir)
+	})
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := execOut("docker", append([]string{"-H", "unix://" + sock}, args...)...)
+		if err != nil {
+			t.Fatalf("docker %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+	for i := 0; ; i++ {
+		if _, err := execOut("docker", "-H", "unix://"+sock, "version"); err == nil {
+			break
+		}
+		if i == 100 {
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("dockerd did not start:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	root := t.TempDir()
+	ref := "localhost/cove-test/docker:1"
+	id := mustCove(t, root, "import", rootfs(t), ref)
+	archive := filepath.Join(t.TempDir(), "cove.tar")
+	mustCove(t, root, "save", "-o", archive, ref)
+	docker("load", "-i", archive)
+	if got := docker("image", "inspect", "--format", "{{.Id}}", ref); got != id {
+		t.Fatalf("docker sees image ID %s, want %s", got, id)
+	}
+	docker("tag", ref, "from-docker:2")
+	saved := filepath.Join(t.TempDir(), "docker.tar")
+	docker("save", "-o", saved, "from-docker:2")
+	other := t.TempDir()
+	mustCove(t, other, "load", "-q", "-i", saved)
+	if got := inspectField(t, other, "from-docker:2", "{{.ID}}"); got != id {
+		t.Fatalf("cove sees ID %s after loading docker's archive, want %s", got, id)
 	}
 }
