@@ -99,6 +99,9 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 		return err
 	}
 	client := &criu.Client{Path: o.CriuPath}
+	if _, err := client.Find(); err != nil {
+		return fmt.Errorf("checkpoint container %q: %w", o.ID, err)
+	}
 	if err := checkFeatures(client, o.PreDump, o.LazyPages); err != nil {
 		return err
 	}

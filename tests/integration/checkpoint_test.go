@@ -435,6 +435,9 @@ func TestCheckpointBadInput(t *testing.T) {
 	expectErr("checkpoint with --criu /nonexistent", "criu binary not found",
 		"--criu", "/nonexistent", "checkpoint", "--image-path", filepath.Join(dir, "x"), id)
 	unchanged("checkpoint without CRIU")
+	if _, err := os.Stat(filepath.Join(dir, "x")); !os.IsNotExist(err) {
+		t.Fatalf("checkpoint without CRIU made its image directory: %v", err)
+	}
 
 	expectErr("--pre-dump", "CONFIG_MEM_SOFT_DIRTY",
 		"--criu", criu, "checkpoint", "--pre-dump", "--image-path", filepath.Join(dir, "pre"), id)
