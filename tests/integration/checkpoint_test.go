@@ -229,6 +229,15 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 		t.Fatalf("%s in the restored cgroup = %s, want %d", file, got, limit)
 	}
 
+	// Managed like a started container: exec joins it, pause freezes it.
+	if out := e.mustRuntime("exec", id, "cat", "/proc/1/cmdline"); !strings.Contains(out, "while true") {
+		t.Fatalf("exec into the restored container: pid 1 runs %q", out)
+	}
+	e.mustRuntime("pause", id)
+	if st := crStatus(e, id); st != "paused" {
+		t.Fatalf("after pause: %s", st)
+	}
+	e.mustRuntime("resume", id)
 	e.mustRuntime("kill", id, "KILL")
 	crWaitFor(t, "the restored container to stop", func() bool { return crStatus(e, id) == "stopped" })
 	e.mustRuntime("delete", id)
