@@ -118,6 +118,14 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 		unix.Wait4(sp.pid, nil, 0, nil)
 		return -1, fmt.Errorf("exec in container %q: %w", o.ID, err)
 	}
+	// As for the init (and as runc does): otherwise the process keeps the
+	// caller's score, e.g. containerd's shim's (+1) under docker exec.
+	if adj := p.OOMScoreAdj; adj != nil {
+		path := fmt.Sprintf("/proc/%d/oom_score_adj", sp.pid)
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return fail(fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err))
+		}
+	}
 	raw, err := json.Marshal(&ic)
 	if err != nil {
 		return fail(err)

@@ -8,16 +8,22 @@ import (
 )
 
 // withHome returns env with HOME set, as runc sets it, when the process
-// spec leaves it out: the home directory of uid in the container's
-// /etc/passwd, else "/". Docker and containerd leave HOME to the runtime.
+// spec leaves it out or empty: the home directory of uid in the
+// container's /etc/passwd, else "/". Docker and containerd leave HOME to
+// the runtime; Podman's exec passes "HOME=" for a user without an entry.
 // Preconditions: the process is inside the container's root.
 func withHome(env []string, uid uint32) []string {
+	out := make([]string, 0, len(env)+1)
 	for _, e := range env {
+		if e == "HOME=" {
+			continue
+		}
 		if strings.HasPrefix(e, "HOME=") {
 			return env
 		}
+		out = append(out, e)
 	}
-	return append(env[:len(env):len(env)], "HOME="+passwdHome("/etc/passwd", uid))
+	return append(out, "HOME="+passwdHome("/etc/passwd", uid))
 }
 
 // passwdHome is the home directory of uid in a passwd file, or "/".

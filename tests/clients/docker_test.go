@@ -101,7 +101,7 @@ func TestDocker(t *testing.T) {
 			dockerScenario(t, docker.with(t), rt.name, rt.runtime, dir, 18000+os.Getpid()%1000*10+i, probes)
 		})
 	}
-	probes.compare(t, "default", "restricted")
+	probes.compare(t, "default", "restricted", "exec")
 }
 
 func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, port int, probes probeOutputs) {
@@ -182,6 +182,9 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 	}
 	if b, err := os.ReadFile(filepath.Join(host, "out")); err != nil || string(b) != "from the container\n" {
 		t.Errorf("host side of the bind mount: %q, %v", b, err)
+	}
+	if out, ok := docker.check("exec", "-u", "1000", "-e", "FOO=bar", "-w", "/tmp", id, "sh", "/probe.sh"); ok {
+		probes[name+"/exec"] = out
 	}
 	if r := docker.run("exec", id, "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("docker exec exit code: want 4, got %v", r)

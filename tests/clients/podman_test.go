@@ -93,7 +93,7 @@ func TestPodman(t *testing.T) {
 			podmanScenario(t, p, rt.name, probes)
 		})
 	}
-	probes.compare(t, "default", "restricted")
+	probes.compare(t, "default", "restricted", "exec")
 }
 
 func podmanScenario(t *testing.T, podman *client, name string, probes probeOutputs) {
@@ -144,6 +144,9 @@ func podmanScenario(t *testing.T, podman *client, name string, probes probeOutpu
 		if !strings.Contains(out, "exec-ok") || !strings.Contains(out, "tick") {
 			t.Errorf("podman exec: want exec-ok and pid 1's command line, got %q", out)
 		}
+	}
+	if out, ok := podman.check("exec", "-u", "1000", "-e", "FOO=bar", "-w", "/tmp", id, "sh", "/probe.sh"); ok {
+		probes[name+"/exec"] = out
 	}
 	if r := podman.run("exec", id, "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("podman exec exit code: want 4, got %v", r)

@@ -188,9 +188,10 @@ func TestCCCheckpointCgroupBinds(t *testing.T) {
 	e.mustRuntime("delete", "--force", id)
 }
 
-// Docker and containerd leave HOME out of the process env; runc sets it
-// from the container's /etc/passwd for the process's uid ("/" when the
-// uid has no entry), for the init and for exec. cove-runc left it unset.
+// Docker and containerd leave HOME out of the process env, Podman's exec
+// passes it empty; runc sets it from the container's /etc/passwd for the
+// process's uid ("/" when the uid has no entry), for the init and for
+// exec. cove-runc left it unset.
 func TestCCHome(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -202,6 +203,7 @@ func TestCCHome(t *testing.T) {
 		{"user", 1000, nil, "/tmp"},
 		{"no-passwd-entry", 4242, nil, "/"},
 		{"given", 1000, []string{"HOME=/given"}, "/given"},
+		{"empty", 1000, []string{"HOME="}, "/tmp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, sh(`echo "home=$HOME"`), func(s *specs.Spec) {
@@ -259,5 +261,21 @@ func TestCCExecErrorText(t *testing.T) {
 		if err == nil || !strings.Contains(out, tc.want) {
 			t.Errorf("run %s: %v, %q: want an error saying %q", tc.arg, err, out, tc.want)
 		}
+	}
+}
+
+// docker exec's process.json carries "oomScoreAdj": 0; runc applies it
+// to the exec'd process, cove-runc left it with its caller's score (the
+// shim's 1), seen as a different /proc/self/oom_score_adj.
+func TestCCExecOOMScoreAdj(t *testing.T) {
+	e := newEnv(t, []string{"sleep", "1000"}, nil)
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, "cc-oomexec")
+	p := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(p, []byte(`{"args":["cat","/proc/self/oom_score_adj"],"cwd":"/","user":{"uid":0,"gid":0},"oomScoreAdj":0}`), 0o644)
+	// The caller's score is 3; the process must get the 0 it asks for.
+	cmd := exec.Command("sh", "-c", `echo 3 > /proc/self/oom_score_adj && exec "$@"`, "sh", runtimeBin, "--root", e.root, "exec", "--process", p, "cc-oomexec")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("exec with oomScoreAdj 0 from a caller at 3: %v, %q, want 0", err, out)
 	}
 }
