@@ -59,7 +59,8 @@ state = %q
 // `ctr run --runc-binary`, with runc and with cove-runc: run --rm with
 // output and exit code, run -d, task exec, ps, pause/resume (checked in
 // the freezer), metrics, container checkpoint --task --rw and restore
-// --live of a counter, kill and delete.
+// --live of a counter, kill and delete; and a probe of what a container and
+// an exec'd process see, compared between the two.
 func TestContainerdCtr(t *testing.T) {
 	needBins(t, containerdBin, ctrBin, shimBin)
 	dir := t.TempDir()
@@ -68,14 +69,16 @@ func TestContainerdCtr(t *testing.T) {
 	sock := startContainerd(t, dir, false, "")
 	ctr := &client{t: t, argv: []string{ctrBin, "-a", sock}, timeout: time.Minute}
 	ctr.must("images", "import", image.archive)
+	probes := probeOutputs{}
 	for _, rt := range runtimes() {
 		t.Run(rt.name, func(t *testing.T) {
-			ctrScenario(t, ctr.with(t), rt.name, rt.path, filepath.Join(dir, "runc-root-"+rt.name), parent)
+			ctrScenario(t, ctr.with(t), rt.name, rt.path, filepath.Join(dir, "runc-root-"+rt.name), parent, probes)
 		})
 	}
+	probes.compare(t, "default", "exec")
 }
 
-func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
+func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string, probes probeOutputs) {
 	rtFlags := []string{"--runc-binary", bin, "--runc-root", root}
 	id := "cli-ctr-" + name
 	cgFlags := func(id string) []string { return []string{"--cgroup", parent + "/" + id} }
@@ -96,6 +99,11 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 		t.Errorf("ctr run --rm: want exit 3 and the greeting, got %v", r)
 	}
 
+	// What the container sees, in a container and in an exec'd process.
+	if out, ok := ctr.check(append(append(append([]string{"run", "--rm"}, rtFlags...), cgFlags(id+"-probe")...), imageName, id+"-probe", "sh", "/probe.sh")...); ok {
+		probes[name+"/default"] = out
+	}
+
 	// A long-running counter that exits on SIGTERM.
 	ctr.must(append(append(append([]string{"run", "-d"}, rtFlags...), cgFlags(id)...), imageName, id,
 		"sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")...)
@@ -112,6 +120,9 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string) {
 		if !strings.Contains(out, "exec-ok") || !strings.Contains(out, "trap") {
 			t.Errorf("ctr task exec: want exec-ok and pid 1's command line, got %q", out)
 		}
+	}
+	if out, ok := ctr.check("task", "exec", "--exec-id", "probe", "--user", "1000:1000", "--cwd", "/tmp", id, "sh", "/probe.sh"); ok {
+		probes[name+"/exec"] = out
 	}
 	if r := ctr.run("task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 5"); r.code != 5 {
 		t.Errorf("ctr task exec exit code: want 5, got %v", r)
