@@ -15,7 +15,8 @@
 # cove-runc is $COVE_RUNC, else ./bin/cove-runc (built if missing). The
 # container's stdio is its own /dev/null (the shell redirects it), which
 # runc and cove-runc both checkpoint; runc cannot dump host stdio files.
-# The container shares the host's network namespace (see below).
+# The container shares the host's network namespace (see below;
+# BENCH_NETNS=private gives it its own).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +26,7 @@ quick=false
 for a in "$@"; do
 	case $a in
 	--quick) quick=true ;;
-	-h | --help) sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "checkpoint.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -72,7 +73,10 @@ for i in "${!names[@]}"; do
 	# restores its configuration (ip, iptables-save: ~10 helper processes)
 	# for cove-runc's containers but not for runc 1.1.5's, which would make
 	# the comparison unequal.
-	perl -0pi -e 's/\{\s*"type":\s*"network"\s*\},?//' "$work/b$i/config.json"
+	# BENCH_NETNS=private keeps the spec's own network namespace.
+	if [[ ${BENCH_NETNS:-host} == host ]]; then
+		perl -0pi -e 's/\{\s*"type":\s*"network"\s*\},?//' "$work/b$i/config.json"
+	fi
 	mkdir -p "$work/root$i"
 	id=bench-cr-$$-$i
 	ids+=("${bins[$i]} $work/root$i $id")
@@ -110,7 +114,7 @@ report=$work/report.md
 {
 	echo "## Checkpoint/restore: cove-runc vs runc ($(date -u +%Y-%m-%dT%H:%MZ))"
 	echo
-	echo "$("$criu" --version | head -1 | sed 's/Version: /CRIU /'), $runs iterations alternating, busybox counter container (host netns); median wall time."
+	echo "$("$criu" --version | head -1 | sed 's/Version: /CRIU /'), $runs iterations alternating, busybox counter container (${BENCH_NETNS:-host} netns); median wall time."
 	echo
 	echo "| runtime | checkpoint ms | restore ms | image KiB |"
 	echo "|---|---|---|---|"
