@@ -21,6 +21,7 @@ PACKAGES=(
 	containerd podman docker.io       # tests/clients: real engines driving cove-runc (pull conmon, docker-proxy)
 	btrfs-progs                       # internal/engine/snapshot: mkfs.btrfs for the btrfs driver tests
 	docker-registry skopeo curl python3   # tests/images (real registry, interop), bench/images.sh
+	iptables util-linux               # CRIU runs iptables-save in a dumped netns; nsenter in checkpoint tests
 )
 # Go is not in this list: Debian bookworm ships Go 1.19 and cove needs the
 # version in go.mod. Install it from https://go.dev/dl/ (see README).
