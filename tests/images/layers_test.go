@@ -15,8 +15,8 @@ import (
 )
 
 type entry struct {
-	name, body, link string
-	dir              bool
+	name, body, link, sym string
+	dir                   bool
 }
 
 func layerTar(t *testing.T, entries []entry) []byte {
@@ -30,6 +30,8 @@ func layerTar(t *testing.T, entries []entry) []byte {
 			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
 		case e.link != "":
 			h.Typeflag, h.Linkname, h.Size = tar.TypeLink, e.link, 0
+		case e.sym != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.sym, 0
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
@@ -130,5 +132,49 @@ func TestImagesWhiteoutsAcrossLayers(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(mnt, p)); err == nil {
 			t.Errorf("whiteout marker %s visible in the mount", p)
 		}
+	}
+}
+
+// TestImagesHostileLayersStayInside: layers climbing out with "../" fail
+// the pull with an error naming image and layer and leave no image; a
+// symlink to a host directory followed by a file through it writes inside
+// the snapshot only.
+func TestImagesHostileLayersStayInside(t *testing.T) {
+	requireRoot(t)
+	requireTool(t, "skopeo")
+	reg := startRegistry(t)
+	hostDir := t.TempDir()
+	victim := filepath.Join(hostDir, "pwned")
+	cases := []struct {
+		name    string
+		layer   []entry
+		mustErr bool
+	}{
+		{"dotdot", []entry{{name: "../../../../../../.." + victim, body: "x"}}, true},
+		{"hardlink-out", []entry{{name: "passwd", link: "../../../../../../../etc/passwd"}}, true},
+		{"symlink-dir", []entry{{name: "evil", sym: hostDir}, {name: "evil/pwned", body: "x"}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			layout := filepath.Join(t.TempDir(), "layout")
+			ociLayout(t, layout, [][]byte{layerTar(t, tc.layer)})
+			ref := reg.host + "/cove-test/hostile-" + tc.name + ":1"
+			skopeo(t, "copy", "-q", "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+ref)
+			root := t.TempDir()
+			r := cove(t, root, "pull", "-q", ref)
+			if _, err := os.Lstat(victim); err == nil {
+				t.Fatalf("layer wrote %s on the host", victim)
+			}
+			if tc.mustErr {
+				if r.code != 125 || !strings.Contains(r.stderr, ref) || !strings.Contains(r.stderr, "layer sha256:") {
+					t.Fatalf("pull: exit %d, %s", r.code, r.stderr)
+				}
+				if out := mustCove(t, root, "images", "-q"); out != "" {
+					t.Fatalf("image visible after a refused layer: %s", out)
+				}
+			} else if r.code != 0 {
+				t.Fatalf("pull: exit %d, %s", r.code, r.stderr)
+			}
+		})
 	}
 }
