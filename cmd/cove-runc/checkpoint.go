@@ -12,12 +12,19 @@ func init() {
 	commands["restore"] = command{"restore [--bundle D] [--detach] [--pid-file F] [--console-socket S] [--no-subreaper] [--no-pivot] [--image-path D] [--work-path D] [--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] [--lazy-pages] [--empty-ns NS] [--auto-dedup] [--lsm-profile P] [--lsm-mount-context C] ID", cmdRestore}
 }
 
+// coveCriu is where .ci/criu.sh installs its wrapper.
+const coveCriu = "/usr/local/sbin/cove-criu"
+
 // criuPath is the CRIU binary to run: --criu, except that the default name
 // "criu" means the cove-criu wrapper (CRIU 4.2 that .ci/criu.sh installs
 // beside Debian's older criu) when that is in PATH.
 func (g *globals) criuPath() string {
 	if g.criu == "criu" {
 		if p, err := exec.LookPath("cove-criu"); err == nil {
+			return p
+		}
+		// Engines may run us with a PATH that lacks /usr/local/sbin.
+		if p, err := exec.LookPath(coveCriu); err == nil {
 			return p
 		}
 	}
