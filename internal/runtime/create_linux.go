@@ -146,6 +146,7 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 		if ic.Seccomp, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
 			return c, err
 		}
+		ic.Spec = withoutSeccomp(spec)
 	}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path != "" {

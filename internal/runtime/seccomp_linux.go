@@ -43,6 +43,16 @@ func (r *Runtime) compileSeccomp(s *specs.LinuxSeccomp) (*seccomp.Filter, error)
 	return f, nil
 }
 
+// withoutSeccomp returns a copy of s without linux.seccomp, for the init:
+// it gets the compiled filter, and decoding the profile again costs time.
+func withoutSeccomp(s *specs.Spec) *specs.Spec {
+	c := *s
+	l := *s.Linux
+	l.Seccomp = nil
+	c.Linux = &l
+	return &c
+}
+
 // seccompHandoff answers the init's msgSeccomp: it copies the listener fd
 // out of process pid, sends it with the process state to the profile's
 // listenerPath, and lets the init go on.

@@ -3,7 +3,6 @@ package seccomp
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -86,23 +85,27 @@ func (p *Program) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// MarshalJSON encodes the binary form as a base64 string.
+// MarshalJSON encodes the binary form as a base64 string. The standard
+// alphabet needs no JSON escaping.
 func (p Program) MarshalJSON() ([]byte, error) {
 	b, _ := p.MarshalBinary()
-	return json.Marshal(base64.StdEncoding.EncodeToString(b))
+	out := make([]byte, base64.StdEncoding.EncodedLen(len(b))+2)
+	out[0], out[len(out)-1] = '"', '"'
+	base64.StdEncoding.Encode(out[1:], b)
+	return out, nil
 }
 
 // UnmarshalJSON decodes what MarshalJSON wrote.
 func (p *Program) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("bpf program: %w", err)
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return errors.New("bpf program: not a JSON string")
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(data)-2))
+	n, err := base64.StdEncoding.Decode(b, data[1:len(data)-1])
 	if err != nil {
 		return fmt.Errorf("bpf program: %w", err)
 	}
-	return p.UnmarshalBinary(b)
+	return p.UnmarshalBinary(b[:n])
 }
 
 // Validate checks what the kernel's checker would refuse, restricted to the
