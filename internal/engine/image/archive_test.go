@@ -135,3 +135,22 @@ func TestImportCompressedTarballFromReader(t *testing.T) {
 		t.Fatalf("lookup by short ID: %v", err)
 	}
 }
+
+func TestEnsureUnpackedRestoresSnapshots(t *testing.T) {
+	tr := newTestRegistry(t)
+	tr.push(t, "test/eu:v1", 30_000, 2)
+	s, snaps := newTestStore(t)
+	ctx := context.Background()
+	img, err := s.Pull(ctx, tr.host+"/test/eu:v1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps.Remove(img.ChainIDs[1]) // lost, e.g. by a crash
+	tr.srv.Close()                // and no network
+	if err := s.EnsureUnpacked(ctx, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !snaps.Has(img.ChainIDs[1]) {
+		t.Fatal("top snapshot not restored")
+	}
+}

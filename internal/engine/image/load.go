@@ -424,3 +424,28 @@ func (s *Store) register(ctx context.Context, mb []byte, mt, indexDgst string, r
 	}
 	return refs, nil
 }
+
+// EnsureUnpacked unpacks from the content store whatever snapshots of the
+// image are missing (after a crash, or a snapshot store that was reset),
+// so the engine can rely on img.ChainIDs existing. It needs no network.
+func (s *Store) EnsureUnpacked(ctx context.Context, img *Image, progress func(Event)) error {
+	if s.snapshots == nil || len(img.ChainIDs) == 0 || s.snapshots.Has(img.ChainIDs[len(img.ChainIDs)-1]) {
+		return nil
+	}
+	unlock, err := s.lockGC(false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	diffIDs := make([]string, len(img.Config.RootFS.DiffIDs))
+	for i, d := range img.Config.RootFS.DiffIDs {
+		diffIDs[i] = d.String()
+	}
+	missing := func(ctx context.Context, d ocispec.Descriptor, w *content.Writer, _ func(int64)) error {
+		return fmt.Errorf("blob %s is not in the content store (pull the image again)", d.Digest)
+	}
+	if err := s.fetchLayers(ctx, img.Name, img.Manifest.Layers, diffIDs, missing, RemoteOptions{Progress: progress}); err != nil {
+		return fmt.Errorf("image %s: %w", img.Name, err)
+	}
+	return nil
+}
