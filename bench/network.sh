@@ -124,10 +124,11 @@ say "attach/detach time (go test -bench, ${attachn} each)"
 bench_out=$(cd "$repo" && go test -count=1 -run '^$' -bench 'BenchmarkAttach|BenchmarkDetach|BenchmarkCreate' -benchtime "${attachn}x" ./tests/network/ 2>&1) ||
 	{ echo "$bench_out" >&2; exit 1; }
 ms() { awk -v n="$1" '$1 ~ n { printf "%.2f", $3 / 1e6 }' <<<"$bench_out"; }
-attach_plain=$(ms '^BenchmarkAttach/plain')
-attach_port=$(ms '^BenchmarkAttach/port')
-detach=$(ms '^BenchmarkDetach')
-create=$(ms '^BenchmarkCreate')
+attach_plain=$(ms '^BenchmarkAttach/plain-[0-9]')
+attach_port=$(ms '^BenchmarkAttach/port-[0-9]')
+attach_busy=$(ms '^BenchmarkAttach/port-with-100-others-[0-9]')
+detach=$(ms '^BenchmarkDetach-[0-9]')
+create=$(ms '^BenchmarkCreate-[0-9]')
 
 stamp=$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$repo/bench/results"
@@ -151,6 +152,7 @@ report=$repo/bench/results/network-$stamp.md
 	echo "|---|---:|"
 	echo "| attach (veth, address, route) | $attach_plain |"
 	echo "| attach with one published port | $attach_port |"
+	echo "| the same with 100 other containers attached (each with a port) | $attach_busy |"
 	echo "| detach (namespace still alive) | $detach |"
 	echo "| network create (bridge, addresses, nftables rules) | $create |"
 } | tee "$report"

@@ -1,6 +1,7 @@
 package networktest
 
 import (
+	"fmt"
 	"testing"
 
 	"cove/internal/engine/network"
@@ -11,13 +12,22 @@ import (
 // under the lock) into an existing namespace. Detach runs untimed.
 func BenchmarkAttach(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		ports []network.PortMapping
-	}{{"plain", nil}, {"port", []network.PortMapping{{HostPort: 18800, ContainerPort: 80}}}} {
+		name   string
+		ports  []network.PortMapping
+		others int // containers already attached, each with a published port
+	}{
+		{"plain", nil, 0},
+		{"port", []network.PortMapping{{HostPort: 18800, ContainerPort: 80}}, 0},
+		{"port-with-100-others", []network.PortMapping{{HostPort: 18800, ContainerPort: 80}}, 100},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEnv(b)
 			if _, err := e.m.EnsureDefault(); err != nil {
 				b.Fatal(err)
+			}
+			for i := 0; i < bc.others; i++ {
+				id := fmt.Sprintf("bo%d", i)
+				e.attach(id, network.AttachOptions{Ports: []network.PortMapping{{HostPort: uint16(19000 + i), ContainerPort: 80}}})
 			}
 			ns := newNS(b, "bench")
 			b.ResetTimer()
