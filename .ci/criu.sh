@@ -28,6 +28,32 @@ MIN_VERSION=4.2.0
 # version prints criu's version ("4.2.1") through the wrapper.
 version() { "$WRAPPER" --version 2>/dev/null | sed -n 's/^Version: *//p'; }
 
+lib=$PREFIX/usr/lib/x86_64-linux-gnu
+
+# wrapper prints the wrapper script. CRIU runs helpers (ip, iptables-save,
+# iptables-restore) from PATH; engines may call the runtime with a PATH
+# without the sbin directories, so the wrapper appends them.
+wrapper() {
+	cat <<EOF
+#!/bin/sh
+# CRIU from Debian $SUITE, run with its own libraries (.ci/criu.sh).
+PATH="\${PATH:+\$PATH:}/usr/local/sbin:/usr/sbin:/sbin"
+export PATH
+exec $lib/ld-linux-x86-64.so.2 --library-path $lib $PREFIX/usr/sbin/criu "\$@"
+EOF
+}
+
+# installWrapper (re)writes the wrapper when it differs from wrapper's.
+installWrapper() {
+	if [[ -f $WRAPPER && $(cat "$WRAPPER") == "$(wrapper)" ]]; then
+		return
+	fi
+	mkdir -p "$(dirname "$WRAPPER")"
+	wrapper >"$WRAPPER.tmp"
+	chmod 755 "$WRAPPER.tmp"
+	mv "$WRAPPER.tmp" "$WRAPPER"
+}
+
 works() {
 	local v
 	[[ -x $WRAPPER ]] || return 1
@@ -40,12 +66,17 @@ if [[ ${1:-} == --check ]]; then
 	works
 	exit
 fi
-if works; then
-	exit 0
-fi
 if [[ $(id -u) -ne 0 ]]; then
+	if works; then exit 0; fi
 	echo "criu.sh: run as root (sudo $0)" >&2
 	exit 1
+fi
+# An installed prefix only needs its wrapper brought up to date.
+if [[ -x $PREFIX/usr/sbin/criu ]]; then
+	installWrapper
+	if works; then
+		exit 0
+	fi
 fi
 
 # The Debian mirror the system's apt uses (deb822 or one-line format).
@@ -87,15 +118,7 @@ if [[ -e $PREFIX ]]; then mv "$PREFIX" "$PREFIX.old"; fi
 mv "$PREFIX.new" "$PREFIX"
 rm -rf "$PREFIX.old"
 
-lib=$PREFIX/usr/lib/x86_64-linux-gnu
-mkdir -p "$(dirname "$WRAPPER")"
-cat >"$WRAPPER.tmp" <<EOF
-#!/bin/sh
-# CRIU from Debian $SUITE, run with its own libraries (.ci/criu.sh).
-exec $lib/ld-linux-x86-64.so.2 --library-path $lib $PREFIX/usr/sbin/criu "\$@"
-EOF
-chmod 755 "$WRAPPER.tmp"
-mv "$WRAPPER.tmp" "$WRAPPER"
+installWrapper
 
 if ! works; then
 	echo "criu.sh: $WRAPPER (version $(version)) does not work: need >= $MIN_VERSION and a passing criu check" >&2
