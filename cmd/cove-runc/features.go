@@ -37,7 +37,7 @@ var mountOptions = []string{
 
 // The seccomp filter compiler (internal/runtime/seccomp) handles every
 // runtime-spec action and operator, the three x86 ABIs of an x86_64 kernel
-// and these filter flags.
+// and these filter flags (features_test.go compiles a profile with each).
 var (
 	seccompActions = []string{
 		"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -48,7 +48,10 @@ var (
 		"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE",
 	}
 	seccompArchs = []string{"SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"}
-	seccompFlags = []string{"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}
+	seccompFlags = []string{
+		"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+		"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+	}
 )
 
 // supportedFeatures is what this build of cove-runc implements, as the
