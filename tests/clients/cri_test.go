@@ -51,7 +51,8 @@ func criConfig(dir string) string {
 // a runtime handler whose shim options set BinaryName: a pod sandbox and a
 // container in it with a memory limit, ExecSync, UpdateContainerResources
 // (checked in the cgroup), stats, stop and removal; once with runc, once
-// with cove-runc, whose state under its Root shows that it ran them.
+// with cove-runc, whose state under its Root shows that it ran them; and
+// a probe run by ExecSync, compared between the two.
 func TestContainerdCRI(t *testing.T) {
 	needBins(t, containerdBin, ctrBin, shimBin)
 	dir := t.TempDir()
@@ -75,15 +76,17 @@ func TestContainerdCRI(t *testing.T) {
 	}) {
 		t.Fatalf("CRI does not see %s after import", pauseImage)
 	}
+	probes := probeOutputs{}
 	for _, h := range []struct{ name, handler, root string }{
 		{"runc", "runc", filepath.Join(dir, "root-runc")},
 		{"cove-runc", "cove", filepath.Join(dir, "root-cove")},
 	} {
-		t.Run(h.name, func(t *testing.T) { criScenario(t, rs, h.handler, h.root, parent, dir) })
+		t.Run(h.name, func(t *testing.T) { criScenario(t, rs, h.handler, h.root, parent, dir, probes, h.name) })
 	}
+	probes.compare(t, "exec")
 }
 
-func criScenario(t *testing.T, rs cri.RuntimeServiceClient, handler, root, parent, dir string) {
+func criScenario(t *testing.T, rs cri.RuntimeServiceClient, handler, root, parent, dir string, probes probeOutputs, name string) {
 	ctx := func() context.Context {
 		c, cancel := context.WithTimeout(context.Background(), time.Minute)
 		t.Cleanup(cancel)
@@ -146,6 +149,12 @@ func criScenario(t *testing.T, rs cri.RuntimeServiceClient, handler, root, paren
 	ex, err := rs.ExecSync(ctx(), &cri.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "echo exec-ok; exit 3"}, Timeout: 30})
 	if err != nil || ex.ExitCode != 3 || string(ex.Stdout) != "exec-ok\n" {
 		t.Errorf("ExecSync: want exec-ok and exit 3, got %v (%v)", ex, err)
+	}
+
+	if ex, err := rs.ExecSync(ctx(), &cri.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "/probe.sh"}, Timeout: 30}); err == nil {
+		probes[name+"/exec"] = string(ex.Stdout) + string(ex.Stderr)
+	} else {
+		t.Errorf("ExecSync probe: %v", err)
 	}
 
 	// UpdateContainerResources runs `RUNTIME update --resources -`.
