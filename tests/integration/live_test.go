@@ -526,13 +526,19 @@ func TestLiveFeatures(t *testing.T) {
 	if *l.MountExtensions.IDMap.Enabled || *l.Apparmor.Enabled || *l.Selinux.Enabled {
 		t.Errorf("idmap, apparmor or selinux claimed")
 	}
-	// The claim holds: an rro bind mount is read-only all the way down.
+	// The claims hold: a bind mount with each listed option is accepted,
+	// and an rro one is read-only.
 	src := t.TempDir()
-	os.Mkdir(filepath.Join(src, "sub"), 0o755)
-	e := newEnv(t, sh(`touch /m/x 2>/dev/null && echo writable || echo readonly`), func(s *specs.Spec) {
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/m", Type: "bind", Source: src, Options: []string{"rbind", "rro"}})
+	n := 0
+	e := newEnv(t, sh(`grep -c " /m/" /proc/self/mountinfo; touch /m/rro/x 2>/dev/null && echo writable || echo readonly`), func(s *specs.Spec) {
+		for _, o := range f.MountOptions {
+			if o != "bind" && o != "rbind" {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/m/" + o, Type: "bind", Source: src, Options: []string{"rbind", o}})
+				n++
+			}
+		}
 	})
-	if out := e.mustRun("live-features"); strings.TrimSpace(out) != "readonly" {
-		t.Errorf("rro mount: %q", out)
+	if out := strings.Fields(e.mustRun("live-features")); strings.Join(out, " ") != strconv.Itoa(n)+" readonly" {
+		t.Errorf("%d bind mounts, one per mount option, and an rro one: got %q", n, out)
 	}
 }
