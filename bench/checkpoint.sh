@@ -71,8 +71,8 @@ for i in "${!names[@]}"; do
 	MKSPEC_FLAGS=-rw "$repo/tests/fixtures/mkbundle.sh" "$work/b$i" sh -c "$script" >/dev/null
 	# The host's network namespace: with a private one, CRIU saves and
 	# restores its configuration (ip, iptables-save: ~10 helper processes)
-	# for cove-runc's containers but not for runc 1.1.5's, which would make
-	# the comparison unequal.
+	# for cove-runc, while runc always passes --empty-ns network, which
+	# would make the comparison unequal.
 	# BENCH_NETNS=private keeps the spec's own network namespace.
 	if [[ ${BENCH_NETNS:-host} == host ]]; then
 		perl -0pi -e 's/\{\s*"type":\s*"network"\s*\},?//' "$work/b$i/config.json"
