@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,16 +33,21 @@ const (
 
 var (
 	syscBuild sync.Once
-	syscPath  string
+	syscBin   []byte
 	syscErr   error
 )
 
-// sysc builds the static syscall helper once per test binary, or uses a
-// prebuilt one named by COVE_SYSC (the cgroup v2 VM has no go).
-func sysc(t *testing.T) string {
+// sysc returns the static syscall helper: built once per test binary (and
+// kept in memory, so nothing is left behind), or the prebuilt one named by
+// COVE_SYSC (the cgroup v2 VM has no go).
+func sysc(t *testing.T) []byte {
 	t.Helper()
 	if p := os.Getenv("COVE_SYSC"); p != "" {
-		return p
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs go to build testdata/sysc, or COVE_SYSC")
@@ -52,18 +58,20 @@ func sysc(t *testing.T) string {
 			syscErr = err
 			return
 		}
-		syscPath = filepath.Join(dir, "sysc")
-		cmd := exec.Command("go", "build", "-o", syscPath, "./testdata/sysc")
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "sysc")
+		cmd := exec.Command("go", "build", "-o", bin, "./testdata/sysc")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			syscErr = err
-			t.Logf("%s", out)
+			syscErr = fmt.Errorf("%v: %s", err, out)
+			return
 		}
+		syscBin, syscErr = os.ReadFile(bin)
 	})
 	if syscErr != nil {
 		t.Fatalf("build testdata/sysc: %v", syscErr)
 	}
-	return syscPath
+	return syscBin
 }
 
 // secEnv is newEnv with the sysc helper in the rootfs as /bin/sysc.
@@ -72,11 +80,7 @@ func secEnv(t *testing.T, args []string, mutate func(*specs.Spec)) *env {
 	needRoot(t)
 	bin := sysc(t)
 	e := newEnv(t, args, mutate)
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.bundle, "rootfs/bin/sysc"), b, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(e.bundle, "rootfs/bin/sysc"), bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return e
