@@ -17,6 +17,7 @@ build:
 	$(GO) build -o bin/cove-runc.tmp ./cmd/cove-runc || { rm -f bin/cove-runc bin/cove-runc.tmp; exit 1; }
 	@mv bin/cove-runc.tmp bin/cove-runc
 	@if ls cmd/cove/*.go >/dev/null 2>&1; then echo "$(GO) build -o bin/cove ./cmd/cove"; $(GO) build -o bin/cove ./cmd/cove; fi
+	@if ls cmd/cove-monitor/*.go >/dev/null 2>&1; then echo "$(GO) build -o bin/cove-monitor ./cmd/cove-monitor"; $(GO) build -o bin/cove-monitor ./cmd/cove-monitor; fi
 
 ## test: every stage below, with headers, durations and a summary (.ci/test.sh)
 test:
