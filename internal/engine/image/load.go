@@ -167,6 +167,9 @@ func (s *Store) readArchive(ctx context.Context, r io.Reader) (*archive, error) 
 		default:
 			continue
 		}
+		if base := path.Base(name); base == "VERSION" || base == "json" {
+			continue // legacy docker-archive per-layer metadata, unused
+		}
 		if smallFiles[name] {
 			if h.Size > maxManifestSize {
 				return nil, fmt.Errorf("%s: larger than %d bytes", name, maxManifestSize)
