@@ -157,7 +157,8 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 
 // zerosUnset returns a copy of res in which the zero values runc's update
 // treats as "leave as it is" are nil: Docker and containerd send the whole
-// resources object, zeros included, on every update.
+// resources object, zeros included, on every update. The kernel TCP memory
+// limit, which runc's update ignores, is dropped too.
 func zerosUnset(res *specs.LinuxResources) *specs.LinuxResources {
 	if res == nil {
 		return &specs.LinuxResources{}
@@ -168,6 +169,9 @@ func zerosUnset(res *specs.LinuxResources) *specs.LinuxResources {
 		if c.Reservation != nil && *c.Reservation == 0 {
 			c.Reservation = nil
 		}
+		// runc's update ignores the TCP buffer limit; a 0 from a client
+		// that sends every field would starve the container's sockets.
+		c.KernelTCP = nil
 		out.Memory = &c
 	}
 	if p := res.Pids; p != nil && p.Limit != nil && *p.Limit == 0 {

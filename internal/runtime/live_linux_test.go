@@ -41,12 +41,12 @@ func TestMergeResources(t *testing.T) {
 func TestZerosUnset(t *testing.T) {
 	var w uint16
 	r := zerosUnset(&specs.LinuxResources{
-		Memory:  &specs.LinuxMemory{Reservation: p64(0)},
+		Memory:  &specs.LinuxMemory{Reservation: p64(0), KernelTCP: p64(0)},
 		CPU:     &specs.LinuxCPU{RealtimePeriod: pu64(0), RealtimeRuntime: p64(0), Idle: p64(0)},
 		Pids:    &specs.LinuxPids{Limit: p64(0)},
 		BlockIO: &specs.LinuxBlockIO{Weight: &w},
 	})
-	if r.Memory.Reservation != nil || r.CPU.RealtimePeriod != nil || r.CPU.RealtimeRuntime != nil ||
+	if r.Memory.Reservation != nil || r.Memory.KernelTCP != nil || r.CPU.RealtimePeriod != nil || r.CPU.RealtimeRuntime != nil ||
 		r.Pids != nil || r.BlockIO.Weight != nil {
 		b, _ := json.Marshal(r)
 		t.Errorf("zeros left set: %s", b)
