@@ -147,7 +147,7 @@ func (p Program) Validate() error {
 }
 
 // label names a position in a program being assembled.
-type label int
+type label int32
 
 // pending is an instruction whose jump targets are labels.
 type pending struct {

@@ -288,6 +288,8 @@ func (c *compiler) retLabel(v uint32) label {
 // returns.
 func (c *compiler) program(list []*archInfo, rules []map[uint32][]rule) (Program, error) {
 	c.rets = map[uint32]label{}
+	// Room for a big profile: growing by copies costs more.
+	c.a = assembler{ins: make([]pending, 0, 2048), labels: make([]int, 0, 2048)}
 	a := &c.a
 	kill := c.retLabel(retKillProcess)
 
