@@ -25,7 +25,7 @@ func cmdExec(g *globals, args []string) (int, error) {
 	o := &runtime.ExecOptions{}
 	var env, caps, gids listFlag
 	var processFile, cwd, user, label, apparmor string
-	var tty, noNewPrivs, ignorePaused bool
+	var tty, noNewPrivs bool
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "")
 	fs.StringVar(&o.PidFile, "pid-file", "", "")
 	fs.IntVar(&o.PreserveFds, "preserve-fds", 0, "")
@@ -46,7 +46,7 @@ func cmdExec(g *globals, args []string) (int, error) {
 	fs.StringVar(&label, "process-label", "", "")
 	fs.StringVar(&apparmor, "apparmor", "", "")
 	fs.BoolVar(&noNewPrivs, "no-new-privs", false, "")
-	fs.BoolVar(&ignorePaused, "ignore-paused", false, "")
+	fs.BoolVar(&o.IgnorePaused, "ignore-paused", false, "")
 	// Flags stop at the container id: what follows is the command.
 	if err := fs.Parse(args); err != nil {
 		return 1, fmt.Errorf("exec: %w", err)

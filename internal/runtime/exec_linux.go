@@ -24,6 +24,9 @@ type ExecOptions struct {
 	PidFile       string
 	ConsoleSocket string
 	PreserveFds   int
+	// IgnorePaused allows exec into a paused container (runc's
+	// --ignore-paused); the process then stays frozen until resume.
+	IgnorePaused bool
 }
 
 // nsProcFile names the /proc/<pid>/ns entry of each namespace type.
@@ -54,7 +57,9 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 	switch st := s.Status(); st {
 	case StatusRunning:
 	case StatusPaused:
-		return -1, fmt.Errorf("cannot exec in container %q: it is paused (resume it first)", o.ID)
+		if !o.IgnorePaused {
+			return -1, fmt.Errorf("cannot exec in container %q: it is paused (resume it first, or use --ignore-paused)", o.ID)
+		}
 	default:
 		return -1, fmt.Errorf("cannot exec in container %q: it is %s, not running", o.ID, st)
 	}

@@ -133,6 +133,18 @@ func TestLivePauseResume(t *testing.T) {
 	if out, err := e.runtime("exec", id, "true"); err == nil || !strings.Contains(out, "paused") {
 		t.Errorf("exec into a paused container: %v %q, want an error saying it is paused", err, out)
 	}
+	// --ignore-paused: the process joins the frozen cgroup and runs only
+	// after resume.
+	ip := exec.Command(runtimeBin, "--root", e.root, "exec", "-d", "--ignore-paused", id, "sh", "-c", "echo x > /tmp/ip")
+	if err := ip.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ipDone := make(chan error, 1)
+	go func() { ipDone <- ip.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(e.bundle, "rootfs/tmp/ip")); err == nil {
+		t.Errorf("exec --ignore-paused ran while the container was paused")
+	}
 	if out, err := e.runtime("pause", id); err == nil {
 		t.Errorf("second pause succeeded: %q", out)
 	}
@@ -143,6 +155,24 @@ func TestLivePauseResume(t *testing.T) {
 	e.mustRuntime("resume", id)
 	if st := e.state(id)["status"]; st != "running" {
 		t.Errorf("status after resume %v, want running", st)
+	}
+	select {
+	case err := <-ipDone:
+		if err != nil {
+			t.Errorf("exec --ignore-paused: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		ip.Process.Kill()
+		t.Errorf("exec --ignore-paused still waiting 10 s after resume")
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(filepath.Join(e.bundle, "rootfs/tmp/ip")); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(e.bundle, "rootfs/tmp/ip")); err != nil {
+		t.Errorf("exec --ignore-paused did not run after resume: %v", err)
 	}
 	if fs := freezerState(t, pid); fs != "THAWED" {
 		t.Errorf("freezer after resume: %s", fs)
