@@ -102,13 +102,18 @@ func (e *Engine) Exec(r *container.Record, o ExecOptions) (int, error) {
 	}
 	var ln *net.UnixListener
 	if o.Tty {
-		sock := strings.TrimSuffix(f.Name(), ".json") + ".sock"
+		// A short private directory: socket paths are limited to 108 bytes.
+		sdir, err := os.MkdirTemp("", "cove-exec-")
+		if err != nil {
+			return 125, err
+		}
+		defer os.RemoveAll(sdir)
+		sock := filepath.Join(sdir, "console.sock")
 		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		if err != nil {
 			return 125, fmt.Errorf("console socket: %w", err)
 		}
 		defer ln.Close()
-		defer os.Remove(sock)
 		args = append(args, "--tty", "--console-socket", sock)
 	}
 	args = append(args, r.ID)

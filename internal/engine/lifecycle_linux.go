@@ -125,17 +125,18 @@ type StartOptions struct {
 	Claim bool
 }
 
-// lock takes the container's flock; release with the returned func.
+// lock takes the container's flock (on its directory, so no lock file
+// can race with the directory's removal); release with the returned func.
 func (e *Engine) lock(id string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(e.Containers.Path(id), "lock"), os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	fd, err := unix.Open(e.Containers.Path(id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("lock container %s: %w", id[:12], err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("lock container %s: %w", id[:12], err)
 	}
-	return func() { f.Close() }, nil
+	return func() { unix.Close(fd) }, nil
 }
 
 // Start runs a created or exited container under a new supervisor.

@@ -157,6 +157,11 @@ func (e *Engine) Wait(ctx context.Context, r *container.Record) (int, error) {
 // Remove deletes a container: with force a running one is killed first.
 func (e *Engine) Remove(r *container.Record, force bool) error {
 	st := e.State(r)
+	if !st.Running && st.MonitorPid != 0 && !st.Restarting {
+		// Exited; the supervisor is finishing up.
+		e.waitGone(context.Background(), r, 10*time.Second)
+		st = e.State(r)
+	}
 	if st.Running || st.MonitorPid != 0 {
 		if !force {
 			return fmt.Errorf("container %s is %s: stop it first or use --force", r.Name, st.Status)
