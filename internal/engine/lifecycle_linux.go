@@ -101,10 +101,12 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 	if err := snaps.Prepare(id, rec.ChainID, snapshot.WithLabels(map[string]string{"cove.container": id})); err != nil {
 		return nil, fmt.Errorf("prepare container layer: %w", err)
 	}
+	crashPoint("create:prepared")
 	if err := e.Containers.Create(rec); err != nil {
 		snaps.RemoveActive(id)
 		return nil, err
 	}
+	crashPoint("create:recorded")
 	return rec, nil
 }
 
@@ -178,6 +180,7 @@ func (e *Engine) Start(ctx context.Context, r *container.Record, so StartOptions
 	if err := snaps.Mount(r.ID, rootfs); err != nil {
 		return fail(fmt.Errorf("mount container layer: %w", err))
 	}
+	crashPoint("start:mounted")
 	spec, err := e.spec(r, o, rootfs)
 	if err != nil {
 		return fail(&ExitError{Code: 125, Err: err})
@@ -190,6 +193,7 @@ func (e *Engine) Start(ctx context.Context, r *container.Record, so StartOptions
 		return fail(fmt.Errorf("write spec: %w", err))
 	}
 	os.Remove(e.Containers.ExitPath(r.ID))
+	crashPoint("start:spec")
 	pid, conn, err := e.spawnMonitor(r, o, so)
 	if err != nil {
 		if pid == 0 && conn == nil {
@@ -396,6 +400,7 @@ func (e *Engine) spawnMonitor(r *container.Record, o *RunOptions, so StartOption
 		return 0, nil, fmt.Errorf("start cove-monitor: %w", err)
 	}
 	sw.Close()
+	crashPoint("start:monitor")
 	// The supervisor lives on; we do not wait for it (it is reparented
 	// when we exit). Reap it if it exits while we run.
 	go cmd.Wait()

@@ -186,6 +186,7 @@ func (e *Engine) Remove(r *container.Record, force bool) error {
 	}
 	o, _ := Options(r.Options)
 	e.cleanupRun(r, o)
+	crashPoint("rm:cleaned")
 	snaps, err := e.Snapshots()
 	if err != nil {
 		return err
@@ -193,6 +194,7 @@ func (e *Engine) Remove(r *container.Record, force bool) error {
 	if err := snaps.RemoveActive(r.ID); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		return fmt.Errorf("remove container layer of %s: %w", r.Name, err)
 	}
+	crashPoint("rm:layer")
 	return e.Containers.Remove(r)
 }
 
