@@ -165,6 +165,18 @@ func (r *Runtime) Checkpoint(o *CheckpointOptions) error {
 		}
 		opts.External = append(opts.External, fmt.Sprintf("%s[%d]:%s", criuNsNames[ns.Type], st.Ino, key))
 	}
+	if opts.EmptyNs == nil {
+		engine, err := engineNetwork(s.Spec, s.Pid)
+		if err != nil {
+			return err
+		}
+		if engine {
+			opts.EmptyNs = proto.Uint32(unix.CLONE_NEWNET)
+			if err := os.WriteFile(filepath.Join(o.ImagePath, emptyNetMarker), nil, 0o600); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
 	if err := writeDescriptors(opts, s.Pid, o.ImagePath); err != nil {
 		return err
 	}

@@ -138,6 +138,9 @@ func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, des
 		return 0, err
 	}
 	defer closeAll(files)
+	if opts.EmptyNs == nil && fileExists(filepath.Join(o.ImagePath, emptyNetMarker)) {
+		opts.EmptyNs = proto.Uint32(unix.CLONE_NEWNET) // dumped without devices
+	}
 	opts.LogFile = proto.String("restore.log")
 	opts.Root = proto.String(root)
 	// The restored init becomes our child (like a created one is ours
@@ -325,7 +328,7 @@ func cgroupRoots(pid int) ([]*rpc.CgroupRoot, error) {
 }
 
 // mountCriuRoot bind-mounts the container's rootfs at dir/criu-root, a
-// private mount that CRIU builds the restored mount namespace on.
+// slave mount that CRIU builds the restored mount namespace on.
 func mountCriuRoot(dir, rootfs string) (string, error) {
 	root := filepath.Join(dir, criuRootDir)
 	if err := os.Mkdir(root, 0o700); err != nil {
@@ -334,9 +337,13 @@ func mountCriuRoot(dir, rootfs string) (string, error) {
 	if err := unix.Mount(rootfs, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return "", fmt.Errorf("bind %s: %w", rootfs, err)
 	}
-	if err := unix.Mount("", root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+	// A slave, not private: when the rootfs sits on a shared mount (Docker
+	// makes its data root shared), the container's mounts were slaves of
+	// that peer group and CRIU restores that by copying the group from
+	// here (EINVAL from a private mount). A slave still sends nothing back.
+	if err := unix.Mount("", root, "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		unmountCriuRoot(root)
-		return "", fmt.Errorf("make %s private: %w", root, err)
+		return "", fmt.Errorf("make %s a slave: %w", root, err)
 	}
 	return root, nil
 }

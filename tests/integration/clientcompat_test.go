@@ -5,6 +5,7 @@ package integration
 // the client.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // removeParentCgroups removes the parent of cgPath in every hierarchy, at
@@ -278,4 +280,67 @@ func TestCCExecOOMScoreAdj(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Errorf("exec with oomScoreAdj 0 from a caller at 3: %v, %q, want 0", err, out)
 	}
+}
+
+// An engine (Docker's libnetwork, CNI) puts a veth into the container's
+// network namespace; its peer stays in the host. runc never dumps network
+// devices (the engine sets them up again from its hooks); cove-runc
+// dumped the veth and CRIU could not restore it ("Unknown peer net
+// namespace"), so docker start --checkpoint failed. A namespace with more
+// than lo is now dumped and restored empty, as with runc.
+func TestCCCheckpointEngineNetwork(t *testing.T) {
+	criu := crCriu(t)
+	e := newEnv(t, sh(`i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done`), nil)
+	id, img := "cc-cknet", filepath.Join(t.TempDir(), "img")
+	count := filepath.Join(e.bundle, "rootfs", "count")
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, id)
+	pid := crPid(e, id)
+	host, peer := fmt.Sprintf("cc%d", os.Getpid()%100000), "cc-eth0"
+	if out, err := exec.Command("ip", "link", "add", host, "type", "veth", "peer", "name", peer).CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
+	if out, err := exec.Command("ip", "link", "set", peer, "netns", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		t.Fatalf("move %s into the container: %v: %s", peer, err, out)
+	}
+	crWaitFor(t, "the counter", func() bool { return crCount(count) >= 5 })
+	e.mustCr(criu, "checkpoint", "--image-path", img, id)
+	dumped := crCount(count)
+	e.mustRuntime("delete", id)
+	e.mustCr(criu, "restore", "-d", "--bundle", e.bundle, "--image-path", img, id)
+	crWaitFor(t, "the restored counter", func() bool { return crCount(count) >= dumped+5 })
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", crPid(e, id)))
+	if err != nil || strings.Contains(string(b), peer) {
+		t.Errorf("restored netns devices (%v):\n%s\nwant no %s: the engine sets its devices up again", err, b, peer)
+	}
+	e.mustRuntime("delete", "--force", id)
+}
+
+// Docker makes its data root a shared mount, so a container's root (rslave
+// by default) is a slave of that peer group, and CRIU restores the
+// slavery by copying the group from the restore root. cove-runc made that
+// root private and CRIU failed ("Failed to copy sharing ... Invalid
+// argument"); runc leaves it in the group, cove-runc now makes it a slave.
+func TestCCCheckpointSharedRootfs(t *testing.T) {
+	criu := crCriu(t)
+	e := newEnv(t, sh(`i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done`), nil)
+	rootfs := filepath.Join(e.bundle, "rootfs")
+	if out, err := exec.Command("mount", "--bind", rootfs, rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("bind rootfs: %v: %s", err, out)
+	}
+	// Registered after newEnv's cleanup: runs before it, so detach lazily.
+	t.Cleanup(func() { unix.Unmount(rootfs, unix.MNT_DETACH) })
+	if out, err := exec.Command("mount", "--make-shared", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("make rootfs shared: %v: %s", err, out)
+	}
+	id, img := "cc-ckshared", filepath.Join(t.TempDir(), "img")
+	count := filepath.Join(rootfs, "count")
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, id)
+	crWaitFor(t, "the counter", func() bool { return crCount(count) >= 5 })
+	e.mustCr(criu, "checkpoint", "--image-path", img, id)
+	dumped := crCount(count)
+	e.mustRuntime("delete", id)
+	e.mustCr(criu, "restore", "-d", "--bundle", e.bundle, "--image-path", img, id)
+	crWaitFor(t, "the restored counter", func() bool { return crCount(count) >= dumped+5 })
+	e.mustRuntime("delete", "--force", id)
 }
