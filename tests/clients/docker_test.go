@@ -38,7 +38,12 @@ func startDocker(t *testing.T, dir string) *client {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "docker.sock")
-	startDaemon(t, filepath.Join(dir, "dockerd.log"), sock, nil, dockerdBin,
+	// --experimental for docker checkpoint; criu from PATH: CRIU 4.1.1.
+	var env []string
+	if _, err := os.Stat(criuWrapper); err == nil {
+		env = []string{"PATH=" + filepath.Join(dir, "containerd", "bin") + ":" + os.Getenv("PATH")}
+	}
+	startDaemon(t, filepath.Join(dir, "dockerd.log"), sock, env, dockerdBin, "--experimental",
 		"--config-file", cfg,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
@@ -87,8 +92,9 @@ func makeBridge(t *testing.T) (name, cidr string) {
 // `--runtime cove`: run --rm with output and exit code, run --init, run -t; run -d
 // with a published port (busybox httpd fetched from the test), a bind
 // mount, --memory and --pids-limit (checked in the cgroup files); exec,
-// exec -t, top, pause/unpause, update, restart, logs, stop, rm; and a probe
-// of what the container sees, compared between the two.
+// exec -t, top, pause/unpause, update, restart, logs, stop, rm; checkpoint
+// create and start --checkpoint of a counter on the bridge; and a probe of
+// what the container sees, compared between the two.
 func TestDocker(t *testing.T) {
 	needBins(t, dockerdBin, dockerBin, dockerProxyBin, containerdBin, shimBin)
 	dir := t.TempDir()
@@ -236,6 +242,8 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 		pid = npid
 	}
 
+	dockerCheckpoint(t, docker, runtime, name, img)
+
 	// stop sends SIGTERM: the trap runs, logs show it, exit code 0.
 	docker.must("stop", id)
 	if out := docker.must("logs", id); !strings.Contains(out, "started") || !strings.Contains(out, "bye") {
@@ -254,4 +262,46 @@ func dockerScenario(t *testing.T, docker *client, name, runtime, dir string, por
 	if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 		t.Errorf("port %d still published after rm", port)
 	}
+}
+
+// dockerCheckpoint checkpoints a counter on the bridge network with docker
+// checkpoint create (the container stops), starts it from the checkpoint,
+// and checks that it counts on and has its network back.
+func dockerCheckpoint(t *testing.T, docker *client, runtime, name, img string) {
+	t.Helper()
+	if _, err := os.Stat(criuWrapper); err != nil {
+		t.Logf("checkpoint/restore not tried: %s missing (.ci/criu.sh installs CRIU 4.1.1)", criuWrapper)
+		return
+	}
+	id := "cli-docker-ck-" + name
+	t.Cleanup(func() { runCmd(nil, time.Minute, append(docker.argv, "rm", "-f", id)...) })
+	docker.must("run", "-d", "--runtime", runtime, "--name", id, img,
+		"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")
+	count := func() int {
+		r := runCmd(nil, 30*time.Second, append(docker.argv, "exec", id, "cat", "/tmp/n")...)
+		n, err := strconv.Atoi(strings.TrimSpace(r.out))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	waitFor(5*time.Second, func() bool { return count() >= 3 })
+	before := count()
+	if _, ok := docker.check("checkpoint", "create", id, "cp-"+name); !ok {
+		return
+	}
+	if _, ok := docker.check("start", "--checkpoint", "cp-"+name, id); !ok {
+		return
+	}
+	n := count()
+	if n < before {
+		t.Errorf("restored counter at %d, below %d before the checkpoint: it started over", n, before)
+	}
+	if !waitFor(5*time.Second, func() bool { return count() > n }) {
+		t.Errorf("restored counter does not count on from %d", n)
+	}
+	if out := runCmd(nil, 30*time.Second, append(docker.argv, "exec", id, "ip", "-o", "-4", "addr", "show", "eth0")...); !strings.Contains(out.out, "172.31.") {
+		t.Errorf("restored container has no address on its bridge: %v", out)
+	}
+	docker.must("rm", "-f", id)
 }
