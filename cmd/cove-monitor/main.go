@@ -18,7 +18,7 @@ import (
 func main() {
 	// Small heap: the supervisor's working set is a few buffers.
 	debug.SetGCPercent(20)
-	debug.SetMemoryLimit(4 << 20)
+	// debug.SetMemoryLimit(4 << 20)
 	var c monitor.Config
 	for _, a := range os.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")

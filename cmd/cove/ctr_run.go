@@ -209,11 +209,13 @@ func newCreateRunCommand(run bool) *cobra.Command {
 				return engineExit(err)
 			}
 			code := attachStream(st.Attach, st.Pid, o.Tty, o.Stdin, true)
+			engine.Trace("exited")
 			if r, err := e.Containers.Get(rec.ID); err == nil {
 				if err := e.Cleanup(r); err != nil {
 					fmt.Fprintln(os.Stderr, "Error: cleanup:", err)
 				}
 			}
+			engine.Trace("cleaned up")
 			if code != 0 {
 				os.Exit(code)
 			}

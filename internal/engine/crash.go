@@ -20,3 +20,13 @@ var CrashSteps = []string{
 	"start:mounted", "start:spec", "start:monitor",
 	"rm:cleaned", "rm:layer",
 }
+
+var traceStart = nowFunc()
+
+// trace prints the time since the process started at step when
+// COVE_TRACE is set (where `cove run`'s milliseconds go).
+func trace(step string) {
+	if os.Getenv("COVE_TRACE") != "" {
+		os.Stderr.WriteString("cove trace: " + step + " " + sinceStart() + "\n")
+	}
+}

@@ -45,6 +45,7 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 	if err != nil {
 		return nil, err
 	}
+	trace("images opened")
 	img, err := imgs.Get(o.Image)
 	if o.Pull == "always" || (errors.Is(err, image.ErrNotFound) && o.Pull != "never") {
 		img, err = imgs.Pull(ctx, o.Image, image.PullOptions{})
@@ -101,11 +102,13 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 	if err := snaps.Prepare(id, rec.ChainID, snapshot.WithLabels(map[string]string{"cove.container": id})); err != nil {
 		return nil, fmt.Errorf("prepare container layer: %w", err)
 	}
+	trace("layer prepared")
 	crashPoint("create:prepared")
 	if err := e.Containers.Create(rec); err != nil {
 		snaps.RemoveActive(id)
 		return nil, err
 	}
+	trace("recorded")
 	crashPoint("create:recorded")
 	return rec, nil
 }
@@ -180,6 +183,7 @@ func (e *Engine) Start(ctx context.Context, r *container.Record, so StartOptions
 	if err := snaps.Mount(r.ID, rootfs); err != nil {
 		return fail(fmt.Errorf("mount container layer: %w", err))
 	}
+	trace("mounted")
 	crashPoint("start:mounted")
 	spec, err := e.spec(r, o, rootfs)
 	if err != nil {
@@ -193,6 +197,7 @@ func (e *Engine) Start(ctx context.Context, r *container.Record, so StartOptions
 		return fail(fmt.Errorf("write spec: %w", err))
 	}
 	os.Remove(e.Containers.ExitPath(r.ID))
+	trace("spec written")
 	crashPoint("start:spec")
 	pid, conn, err := e.spawnMonitor(r, o, so)
 	if err != nil {
@@ -409,6 +414,7 @@ func (e *Engine) spawnMonitor(r *container.Record, o *RunOptions, so StartOption
 	line := strings.TrimSpace(string(buf[:n]))
 	switch {
 	case strings.HasPrefix(line, "ok "):
+		trace("started")
 		pid, _ := strconv.Atoi(strings.TrimPrefix(line, "ok "))
 		return pid, conn, nil
 	case strings.HasPrefix(line, "err "):
