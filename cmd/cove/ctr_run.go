@@ -72,6 +72,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.Sysctls, "sysctl", nil, "namespaced kernel parameter KEY=VALUE")
 	fs.StringArrayVar(&o.Devices, "device", nil, "add a host device HOST[:CONTAINER[:rwm]]")
 	fs.StringArrayVar(&o.GroupAdd, "group-add", nil, "additional group")
+	fs.StringVar(&o.CgroupParent, "cgroup-parent", "", "parent cgroup of the container's (default /cove)")
 }
 
 // options completes the run options from flags and positional arguments.

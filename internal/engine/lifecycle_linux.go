@@ -236,6 +236,11 @@ func (e *Engine) spec(r *container.Record, o *RunOptions, rootfs string) (*specs
 	so := o.Options
 	so.Environ = func(string) (string, bool) { return "", false }
 	so.JoinNS = map[specs.LinuxNamespaceType]string{}
+	parent := o.CgroupParent
+	if parent == "" {
+		parent = "/cove"
+	}
+	so.CgroupsPath = filepath.Join(parent, r.ID)
 	for typ, mode := range map[specs.LinuxNamespaceType]string{specs.PIDNamespace: o.PidMode, specs.IPCNamespace: o.IpcMode, specs.UTSNamespace: o.UtsMode} {
 		p, err := e.nsPath(mode, string(typ))
 		if err != nil {

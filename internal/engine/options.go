@@ -28,6 +28,8 @@ type RunOptions struct {
 	IpcMode     string            `json:"ipcMode,omitempty"`
 	UtsMode     string            `json:"utsMode,omitempty"`
 	Network     string            `json:"network,omitempty"` // none (default without networks), host, bridge, NAME
+	// CgroupParent is where the container's cgroup goes (default /cove).
+	CgroupParent string `json:"cgroupParent,omitempty"`
 	Pull        string            `json:"-"`                 // missing (default), always, never
 }
 
@@ -77,6 +79,9 @@ func (o *RunOptions) Validate() error {
 		if m != "" && m != "host" && m != "private" && m != "shareable" && !strings.HasPrefix(m, "container:") {
 			return fmt.Errorf("namespace mode %q: want host or container:NAME", m)
 		}
+	}
+	if o.CgroupParent != "" && (!strings.HasPrefix(o.CgroupParent, "/") || strings.Contains(o.CgroupParent, "..")) {
+		return fmt.Errorf("--cgroup-parent %s: want an absolute cgroup path without ..", o.CgroupParent)
 	}
 	for _, u := range o.Ulimits {
 		if _, err := specgen.ParseUlimit(u); err != nil {

@@ -74,6 +74,8 @@ type Options struct {
 	JoinNS map[specs.LinuxNamespaceType]string
 	// Mounts added last (hostname, hosts, resolv.conf, volumes).
 	Mounts []specs.Mount
+	// CgroupsPath is the container's cgroup (e.g. /cove/<id>).
+	CgroupsPath string
 	// Environ resolves KEY-only -e entries; nil: os.Getenv.
 	Environ func(string) (string, bool) `json:"-"`
 }
@@ -226,6 +228,7 @@ func Generate(img ocispec.ImageConfig, rootfs string, o Options) (*specs.Spec, e
 		return nil, err
 	}
 	s.Mounts = append(s.Mounts, o.Mounts...)
+	s.Linux.CgroupsPath = o.CgroupsPath
 	if len(o.Annotations) > 0 {
 		s.Annotations = map[string]string{}
 		for k, v := range o.Annotations {
