@@ -30,7 +30,7 @@ type RunOptions struct {
 	Network     string            `json:"network,omitempty"` // none (default without networks), host, bridge, NAME
 	// CgroupParent is where the container's cgroup goes (default /cove).
 	CgroupParent string `json:"cgroupParent,omitempty"`
-	Pull        string            `json:"-"`                 // missing (default), always, never
+	Pull         string `json:"-"` // missing (default), always, never
 }
 
 // RestartPolicy splits --restart into its name and retry count.
