@@ -127,6 +127,9 @@ func (r *Runtime) restore(o *RestoreOptions, client *criu.Client, st *State, des
 	if err := cg.Create(); err != nil {
 		return 0, err
 	}
+	if err := makeRestoreMountpoints(rootfsPath(st.Bundle, spec), st.Bundle, spec); err != nil {
+		return 0, err
+	}
 	root, err := mountCriuRoot(st.dir, rootfsPath(st.Bundle, spec))
 	if err != nil {
 		return 0, err

@@ -344,3 +344,45 @@ func TestCCCheckpointSharedRootfs(t *testing.T) {
 	crWaitFor(t, "the restored counter", func() bool { return crCount(count) >= dumped+5 })
 	e.mustRuntime("delete", "--force", id)
 }
+
+// podman container restore --import restores a checkpoint into a new
+// container, whose fresh root lacks the mount points create had made for
+// its binds (/etc/hosts in a busybox image). runc makes the missing mount
+// points before calling CRIU; cove-runc did not and CRIU failed ("Can't
+// stat mountpoint .../etc/hosts").
+func TestCCRestoreFreshRootfs(t *testing.T) {
+	criu := crCriu(t)
+	hostDir := t.TempDir()
+	hostFile := filepath.Join(hostDir, "hosts")
+	os.WriteFile(hostFile, []byte("127.0.0.1 localhost\n"), 0o644)
+	e := newEnv(t, sh(`i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done`), func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/cc-hosts", Type: "bind", Source: hostFile, Options: []string{"rbind", "ro"}},
+			specs.Mount{Destination: "/cc-data/sub", Type: "bind", Source: hostDir, Options: []string{"rbind"}})
+	})
+	id, img := "cc-freshroot", filepath.Join(t.TempDir(), "img")
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, id)
+	crWaitFor(t, "the counter", func() bool { return crCount(filepath.Join(e.bundle, "rootfs", "count")) >= 5 })
+	e.mustCr(criu, "checkpoint", "--image-path", img, id)
+	e.mustRuntime("delete", id)
+
+	// A new bundle: the same config, a root without the mount points.
+	fresh := filepath.Join(t.TempDir(), "bundle")
+	if err := cloneTree(baseRootfs, filepath.Join(fresh, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(e.bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(fresh, "config.json"), cfg, 0o644)
+	if _, err := os.Lstat(filepath.Join(fresh, "rootfs", "etc", "cc-hosts")); err == nil {
+		t.Fatal("the fresh root has the mount point already")
+	}
+	e.mustCr(criu, "restore", "-d", "--bundle", fresh, "--image-path", img, id)
+	crWaitFor(t, "the restored counter", func() bool { return crCount(filepath.Join(fresh, "rootfs", "count")) >= 3 })
+	if out := e.mustRuntime("exec", id, "cat", "/etc/cc-hosts"); !strings.Contains(out, "localhost") {
+		t.Errorf("bind mount in the restored container: %q", out)
+	}
+	e.mustRuntime("delete", "--force", id)
+}
