@@ -71,7 +71,8 @@ var podmanRunFlags = []string{"--ulimit", "nofile=20000:20000", "--ulimit", "npr
 // TestPodman runs busybox through podman and conmon with --runtime runc and
 // with --runtime cove-runc: run --rm with output and exit code, run -t; run -d,
 // exec, logs, pause/unpause (checked in the freezer), stats, checkpoint and
-// restore of a running counter (it keeps counting), restart, stop, rm,
+// restore of a running counter (it keeps counting), checkpoint --export and
+// restore --import as a new container, restart, stop, rm,
 // kill -s KILL; exit statuses 126/127; and a probe of what the container
 // sees, compared between the two.
 func TestPodman(t *testing.T) {
@@ -245,6 +246,26 @@ func podmanCheckpoint(t *testing.T, podman *client, id string) {
 	if !waitFor(5*time.Second, func() bool { return podmanCount(t, podman, id, true) > n }) {
 		t.Errorf("restored counter does not count on from %d", n)
 	}
+
+	// Export a checkpoint (leaving the container running) and import it
+	// as a new container: a fresh root, restored from the archive.
+	archive := filepath.Join(t.TempDir(), "checkpoint.tar.gz")
+	if _, ok := podman.check("container", "checkpoint", "--leave-running", "--export", archive, id); !ok {
+		return
+	}
+	copyID := id + "-imported"
+	t.Cleanup(func() { runCmd(podman.env, time.Minute, append(podman.argv, "rm", "-f", "-t", "0", copyID)...) })
+	exported := podmanCount(t, podman, id, true)
+	if _, ok := podman.check("container", "restore", "--import", archive, "--name", copyID); !ok {
+		return
+	}
+	if st := podmanStatus(podman, copyID); st != "running" {
+		t.Errorf("imported container: %s, want running", st)
+	}
+	if m := podmanCount(t, podman, copyID, true); m < n || m > exported+50 {
+		t.Errorf("imported counter at %d, want it near %d where it was exported", m, exported)
+	}
+	podman.must("rm", "-f", "-t", "0", copyID)
 }
 
 // podmanCount is the counter's last value: from /tmp/n through exec when
