@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"cove/internal/engine/quota"
 )
 
 func (s *Store) activeDir(key string) string { return filepath.Join(s.dir, "active", key) }
@@ -27,8 +29,9 @@ func (s *Store) Prepare(key, chainID string, opts ...PrepareOption) error {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.sizeLimit > 0 {
-		return fmt.Errorf("prepare %s: size limit: %w", key, ErrNotSupported)
+	qd, err := s.prepareQuota(&cfg)
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", key, err)
 	}
 	if _, err := os.Stat(s.activeDir(key)); err == nil {
 		return fmt.Errorf("prepare %s: %w", key, ErrExists)
@@ -42,10 +45,30 @@ func (s *Store) Prepare(key, chainID string, opts ...PrepareOption) error {
 		return fmt.Errorf("prepare %s: %w", key, err)
 	}
 	defer t.release(s)
-	if err := s.drv.newActive(context.Background(), t.path, chain, cfg.readOnly); err != nil {
+	info := ActiveInfo{Key: key, Parent: chainID, ReadOnly: cfg.readOnly, Labels: cfg.labels, Created: time.Now().UTC()}
+	if qd != nil {
+		info.Quota = &QuotaInfo{Driver: qd.Name(), Size: cfg.sizeLimit}
+	}
+	p := s.paths(t.path, info)
+	if qd != nil {
+		undo, err := s.createQuota(qd, p, cfg.sizeLimit)
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", key, err)
+		}
+		defer func() {
+			if !t.committed {
+				undo() // unmount a loop image so that release can remove it
+			}
+		}()
+	}
+	if err := s.drv.newActive(context.Background(), p, chain, cfg.readOnly); err != nil {
 		return fmt.Errorf("prepare %s: %w", key, err)
 	}
-	info := ActiveInfo{Key: key, Parent: chainID, ReadOnly: cfg.readOnly, Labels: cfg.labels, Created: time.Now().UTC()}
+	if qd != nil && s.drv.name() == DriverBtrfs {
+		if err := quota.LimitBtrfsSubvolume(p.fs, cfg.sizeLimit); err != nil {
+			return fmt.Errorf("prepare %s: %w", key, err)
+		}
+	}
 	if err := writeJSON(filepath.Join(t.path, "info.json"), info); err != nil {
 		return fmt.Errorf("prepare %s: %w", key, err)
 	}
@@ -114,7 +137,10 @@ func (s *Store) Mounts(key string) ([]Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mounts of %s: %w", key, err)
 	}
-	return s.drv.mounts(s.activeDir(key), chain, a.ReadOnly), nil
+	if err := s.activateQuota(a); err != nil {
+		return nil, fmt.Errorf("mounts of %s: %w", key, err)
+	}
+	return s.drv.mounts(s.paths(s.activeDir(key), a), chain, a.ReadOnly), nil
 }
 
 // Mount mounts the active layer key on target, an existing directory,
@@ -185,6 +211,11 @@ func (s *Store) detachActive(key string) (*tmpEntry, error) {
 	} else if m != "" {
 		return nil, fmt.Errorf("remove active layer %s: mounted on %s: %w", key, m, ErrInUse)
 	}
+	if a, err := s.Active(key); err == nil {
+		if err := s.deactivateQuota(a); err != nil {
+			return nil, fmt.Errorf("remove active layer %s: %w: %w", key, ErrInUse, err)
+		}
+	}
 	return s.moveAway(dir, "rm-"+key)
 }
 
@@ -192,7 +223,9 @@ func (s *Store) detachActive(key string) (*tmpEntry, error) {
 // or "".
 func (s *Store) mountedAt(key string) (string, error) {
 	dir := s.activeDir(key)
-	upper := "upperdir=" + filepath.Join(dir, "fs")
+	a, aerr := s.Active(key)
+	p := s.paths(dir, a)
+	upper := "upperdir=" + p.fs
 	src := s.mountSource(key)
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -232,8 +265,8 @@ func (s *Store) mountedAt(key string) (string, error) {
 		return "", nil
 	}
 	var want unix.Stat_t
-	fs := filepath.Join(dir, "fs")
-	if a, err := s.Active(key); err == nil && a.ReadOnly {
+	fs := p.fs
+	if aerr == nil && a.ReadOnly {
 		return "", nil // a view holds nothing of its own
 	}
 	if err := unix.Stat(fs, &want); err != nil {
@@ -278,12 +311,20 @@ func unescape(s string) string {
 // Usage returns the space the active layer key's own files take: the
 // upper layer for overlay, the whole tree for btrfs and copy (btrfs
 // shares unchanged extents with the image, which this does not see).
+//
+// A layer with a size limit reports what its quota driver charges (qgroup
+// exclusive bytes, statfs of the loop image, the project's usage) without
+// walking the tree, and the limit.
 func (s *Store) Usage(key string) (Usage, error) {
-	if _, err := s.Active(key); err != nil {
+	a, err := s.Active(key)
+	if err != nil {
 		return Usage{}, err
 	}
+	if a.Quota != nil {
+		return s.quotaUsage(a)
+	}
 	var u Usage
-	fs := filepath.Join(s.activeDir(key), "fs")
+	fs := s.paths(s.activeDir(key), a).fs
 	fd, err := unix.Open(fs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return u, nil // a read-only view

@@ -31,22 +31,21 @@ func (btrfsDriver) newLayer(_ context.Context, fs, lower string) error {
 
 func (btrfsDriver) seal(fs string) error { return setSubvolumeReadOnly(fs) }
 
-func (d btrfsDriver) newActive(_ context.Context, dir string, chain []string, readOnly bool) error {
+func (d btrfsDriver) newActive(_ context.Context, p layerPaths, chain []string, readOnly bool) error {
 	if readOnly {
 		if len(chain) == 0 {
-			return os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+			return os.Mkdir(filepath.Join(p.dir, "empty"), 0o755)
 		}
 		return nil
 	}
-	fs := filepath.Join(dir, "fs")
 	if len(chain) == 0 {
-		return createSubvolume(fs)
+		return createSubvolume(p.fs)
 	}
-	return snapshotSubvolume(chain[0], fs, false)
+	return snapshotSubvolume(chain[0], p.fs, false)
 }
 
-func (btrfsDriver) mounts(dir string, chain []string, readOnly bool) []Mount {
-	return bindMounts(dir, chain, readOnly)
+func (btrfsDriver) mounts(p layerPaths, chain []string, readOnly bool) []Mount {
+	return bindMounts(p, chain, readOnly)
 }
 
 // isSubvolume reports whether the directory fd (stat st) is the root of a

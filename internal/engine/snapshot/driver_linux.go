@@ -22,11 +22,22 @@ type driver interface {
 	whiteouts() archive.WhiteoutMode
 	// seal makes fs read-only before it is committed where it can.
 	seal(fs string) error
-	// newActive creates the writable layer in dir (fs, work) on top of
+	// newActive creates the writable layer at p (fs, work) on top of
 	// chain (snapshot fs directories, topmost first).
-	newActive(ctx context.Context, dir string, chain []string, readOnly bool) error
-	// mounts returns the mounts assembling the active layer in dir.
-	mounts(dir string, chain []string, readOnly bool) []Mount
+	newActive(ctx context.Context, p layerPaths, chain []string, readOnly bool) error
+	// mounts returns the mounts assembling the active layer at p.
+	mounts(p layerPaths, chain []string, readOnly bool) []Mount
+}
+
+// layerPaths locates an active layer's directories: dir is
+// active/<key>; fs and work are dir/fs and dir/work, or dir/q/fs and
+// dir/q/work when an overlay or copy layer is capped by a quota driver.
+type layerPaths struct {
+	dir, fs, work string
+}
+
+func plainPaths(dir string) layerPaths {
+	return layerPaths{dir: dir, fs: filepath.Join(dir, "fs"), work: filepath.Join(dir, "work")}
 }
 
 func newDriver(name string) driver {
@@ -53,24 +64,24 @@ func (overlayDriver) newLayer(_ context.Context, fs, _ string) error {
 	return os.Mkdir(fs, 0o755)
 }
 
-func (overlayDriver) newActive(_ context.Context, dir string, chain []string, readOnly bool) error {
+func (overlayDriver) newActive(_ context.Context, p layerPaths, chain []string, readOnly bool) error {
 	if len(chain) == 0 {
-		if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		if err := os.Mkdir(filepath.Join(p.dir, "empty"), 0o755); err != nil {
 			return err
 		}
 	}
 	if readOnly {
 		return nil
 	}
-	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
+	if err := os.Mkdir(p.fs, 0o755); err != nil {
 		return err
 	}
-	return os.Mkdir(filepath.Join(dir, "work"), 0o700)
+	return os.Mkdir(p.work, 0o700)
 }
 
-func (overlayDriver) mounts(dir string, chain []string, readOnly bool) []Mount {
+func (overlayDriver) mounts(p layerPaths, chain []string, readOnly bool) []Mount {
 	if len(chain) == 0 {
-		chain = []string{filepath.Join(dir, "empty")}
+		chain = []string{filepath.Join(p.dir, "empty")}
 	}
 	if readOnly {
 		if len(chain) == 1 {
@@ -80,8 +91,8 @@ func (overlayDriver) mounts(dir string, chain []string, readOnly bool) []Mount {
 	}
 	return []Mount{{Type: "overlay", Source: "overlay", Options: []string{
 		"lowerdir=" + strings.Join(chain, ":"),
-		"upperdir=" + filepath.Join(dir, "fs"),
-		"workdir=" + filepath.Join(dir, "work"),
+		"upperdir=" + p.fs,
+		"workdir=" + p.work,
 	}}}
 }
 
@@ -104,10 +115,10 @@ func (copyDriver) newLayer(ctx context.Context, fs, lower string) error {
 	return err
 }
 
-func (d copyDriver) newActive(ctx context.Context, dir string, chain []string, readOnly bool) error {
+func (d copyDriver) newActive(ctx context.Context, p layerPaths, chain []string, readOnly bool) error {
 	if readOnly {
 		if len(chain) == 0 {
-			return os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+			return os.Mkdir(filepath.Join(p.dir, "empty"), 0o755)
 		}
 		return nil // a read-only bind of the snapshot itself
 	}
@@ -115,24 +126,24 @@ func (d copyDriver) newActive(ctx context.Context, dir string, chain []string, r
 	if len(chain) > 0 {
 		lower = chain[0]
 	}
-	return d.newLayer(ctx, filepath.Join(dir, "fs"), lower)
+	return d.newLayer(ctx, p.fs, lower)
 }
 
-func (copyDriver) mounts(dir string, chain []string, readOnly bool) []Mount {
-	return bindMounts(dir, chain, readOnly)
+func (copyDriver) mounts(p layerPaths, chain []string, readOnly bool) []Mount {
+	return bindMounts(p, chain, readOnly)
 }
 
 // bindMounts is the mount of a btrfs or copy active layer: its own tree,
 // or for a view the snapshot itself, read-only.
-func bindMounts(dir string, chain []string, readOnly bool) []Mount {
+func bindMounts(p layerPaths, chain []string, readOnly bool) []Mount {
 	if readOnly {
-		src := filepath.Join(dir, "empty")
+		src := filepath.Join(p.dir, "empty")
 		if len(chain) > 0 {
 			src = chain[0]
 		}
 		return []Mount{{Type: "bind", Source: src, Options: []string{"rbind", "ro"}}}
 	}
-	return []Mount{{Type: "bind", Source: filepath.Join(dir, "fs"), Options: []string{"rbind", "rw"}}}
+	return []Mount{{Type: "bind", Source: p.fs, Options: []string{"rbind", "rw"}}}
 }
 
 // probeOverlay checks that an overlay with a whiteout and an opaque

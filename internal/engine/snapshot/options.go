@@ -26,9 +26,10 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 type PrepareOption func(*prepareConfig)
 
 type prepareConfig struct {
-	readOnly  bool
-	labels    map[string]string
-	sizeLimit int64
+	readOnly    bool
+	labels      map[string]string
+	sizeLimit   int64
+	quotaDriver string
 }
 
 // WithReadOnly makes a view: the mount is read-only and has no upper layer.
@@ -40,9 +41,16 @@ func WithLabels(l map[string]string) PrepareOption {
 	return func(c *prepareConfig) { c.labels = l }
 }
 
-// WithSizeLimit caps the bytes the writable layer may hold (btrfs qgroups,
-// or a loop-mounted image elsewhere). Not implemented yet: Prepare fails
-// with ErrNotSupported when it is set.
+// WithSizeLimit caps the bytes the writable layer may hold, with the
+// quota driver QuotaDriver names (btrfs qgroups, project quotas, or a
+// loop-mounted ext4 image). Prepare fails with ErrNotSupported when no
+// driver works here, and with ErrInvalid for a read-only view.
 func WithSizeLimit(bytes int64) PrepareOption {
 	return func(c *prepareConfig) { c.sizeLimit = bytes }
+}
+
+// WithQuotaDriver picks the quota driver (quota.Btrfs, quota.Loop or
+// quota.Project) for WithSizeLimit instead of the best one available.
+func WithQuotaDriver(name string) PrepareOption {
+	return func(c *prepareConfig) { c.quotaDriver = name }
 }

@@ -26,11 +26,21 @@
 // WithLabels(...)), Mount(id, rootfs) before the runtime's create,
 // Unmount(rootfs) and RemoveActive(id) after delete; Repair after a crash
 // lists active layers so the engine can drop those without a container.
+//
+// A writable layer can be capped (WithSizeLimit, Resize): on the btrfs
+// driver its subvolume gets a qgroup limit; on overlay and copy the
+// layer's upper and work directories live in active/<key>/q, a directory
+// capped by the best quota driver for the store's filesystem (project
+// quota, btrfs subvolume with a qgroup limit, or a loop-mounted ext4 image
+// q.img; see package quota). Writes past the cap fail with EDQUOT or
+// ENOSPC inside the container only.
 package snapshot
 
 import (
 	"errors"
 	"time"
+
+	"cove/internal/engine/quota"
 )
 
 // Errors returned by Store methods, checked with errors.Is.
@@ -45,6 +55,8 @@ var (
 	ErrInvalid = errors.New("invalid snapshot name")
 	// ErrNotSupported: the driver cannot do what was asked.
 	ErrNotSupported = errors.New("not supported by the snapshot driver")
+	// ErrBelowUsage: Resize to less than the layer already holds.
+	ErrBelowUsage = quota.ErrBelowUsage
 )
 
 // Driver names.
@@ -69,6 +81,15 @@ type ActiveInfo struct {
 	ReadOnly bool              `json:"readOnly,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Created  time.Time         `json:"created"`
+	// Quota is the size limit of the writable layer, if it has one.
+	Quota *QuotaInfo `json:"quota,omitempty"`
+}
+
+// QuotaInfo is a writable layer's size limit and the mechanism enforcing
+// it (quota.Btrfs, quota.Loop or quota.Project).
+type QuotaInfo struct {
+	Driver string `json:"driver"`
+	Size   int64  `json:"size"`
 }
 
 // Mount is one mount(2) call that assembles an active layer's root
@@ -83,6 +104,7 @@ type Mount struct {
 type Usage struct {
 	Size   int64 // bytes of disk blocks allocated
 	Inodes int64 // files, directories and other entries
+	Limit  int64 // the layer's size limit in bytes; 0 without one
 }
 
 // RepairReport says what Repair found and did.
@@ -95,4 +117,7 @@ type RepairReport struct {
 	// Orphans lists active layers that cannot be used: their parent
 	// snapshot is missing or their metadata is unreadable.
 	Orphans []string
+	// DetachedLoops lists loop devices of removed layers that were still
+	// attached (a crash during removal) and have been detached.
+	DetachedLoops []string
 }

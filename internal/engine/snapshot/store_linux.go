@@ -382,7 +382,10 @@ func (s *Store) Repair() (RepairReport, error) {
 				continue
 			}
 		}
-		err = s.removeTree(p)
+		err = unmountUnder(p)
+		if err == nil {
+			err = s.removeTree(p)
+		}
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -402,6 +405,9 @@ func (s *Store) Repair() (RepairReport, error) {
 			continue
 		}
 		rep.Active = append(rep.Active, a)
+	}
+	if rep.DetachedLoops, err = s.detachOrphanLoops(); err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
 	}
 	return rep, nil
 }

@@ -194,8 +194,11 @@ func TestStoreErrors(t *testing.T) {
 	if err := s.Prepare("../x", ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad key: %v", err)
 	}
-	if err := s.Prepare("q", "", WithSizeLimit(1<<20)); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("size limit: %v", err)
+	if err := s.Prepare("q", "", WithSizeLimit(1<<20), WithQuotaDriver("zfs")); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("size limit with an unknown quota driver: %v", err)
+	}
+	if err := s.Prepare("q", "", WithSizeLimit(-1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative size limit: %v", err)
 	}
 	_, err = s.Unpack(context.Background(), chainID("bad"), "", layer(t, f("ok", "1"), f("../../x", "2")))
 	if !errors.Is(err, archive.ErrUnsafePath) || s.Has(chainID("bad")) || len(tmpEntries(t, s)) != 0 {
