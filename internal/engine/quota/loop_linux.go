@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -220,7 +221,22 @@ func (loopDriver) Deactivate(dir string) error {
 	if err := unix.Unmount(dir, 0); err != nil {
 		return fmt.Errorf("loop quota: unmount %s: %w", dir, err)
 	}
+	waitDetached(dev, ImagePath(dir))
 	return nil
+}
+
+// waitDetached waits up to two seconds for the autoclear of dev, backed by
+// img, which the kernel does once the filesystem's last reference (an
+// overlay being torn down, say) is gone. A device still held then is
+// detached by the kernel later.
+func waitDetached(dev, img string) {
+	for i := range 200 {
+		b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
+		if err != nil || strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), " (deleted)") != img {
+			return
+		}
+		time.Sleep(time.Duration(min(i+1, 20)) * time.Millisecond)
+	}
 }
 
 func (d loopDriver) Resize(dir string, size int64) error {
