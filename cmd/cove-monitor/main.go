@@ -5,9 +5,7 @@
 package main
 
 import (
-	"net"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,9 +14,8 @@ import (
 )
 
 func main() {
-	// Small heap: the supervisor's working set is a few buffers.
-	debug.SetGCPercent(20)
-	// debug.SetMemoryLimit(4 << 20)
+	// The engine starts us with GOGC=20 (a small heap: our working set is
+	// a few buffers); runtime/debug would pull in fmt and reflect.
 	var c monitor.Config
 	for _, a := range os.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")
@@ -61,18 +58,16 @@ func main() {
 		os.Exit(2)
 	}
 	var sync *os.File
-	var first net.Conn
+	var first *os.File
 	if isOpen(3) {
 		sync = os.NewFile(3, "sync")
 		syscall.CloseOnExec(3)
 	}
 	if isOpen(4) {
 		syscall.CloseOnExec(4)
-		f := os.NewFile(4, "attach")
-		if conn, err := net.FileConn(f); err == nil {
-			first = conn
-		}
-		f.Close()
+		// Non-blocking, so reads and deadlines go through the poller.
+		syscall.SetNonblock(4, true)
+		first = os.NewFile(4, "attach")
 	}
 	os.Exit(monitor.Run(c, sync, first))
 }

@@ -378,6 +378,7 @@ func (e *Engine) spawnMonitor(r *container.Record, o *RunOptions, so StartOption
 	defer sr.Close()
 	cmd := exec.Command(mon, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), "GOGC=20", "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{sw}
 	cmd.Dir = "/"
 	var conn net.Conn

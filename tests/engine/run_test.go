@@ -122,7 +122,7 @@ func TestEngineRunFlags(t *testing.T) {
 
 func TestEngineDetachLogsStop(t *testing.T) {
 	e := newEnv(t)
-	id := e.mustCove("run", "-d", "--name", "ceng-logs", img, "sh", "-c", "echo one; echo two >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
+	id := e.mustCove("run", "-d", "--name", "ceng-logs", img, "sh", "-c", "echo one; sleep 0.2; echo two >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q, want a 64-hex id", id)
 	}

@@ -3,9 +3,7 @@ package monitor
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -48,7 +46,7 @@ const (
 )
 
 type client struct {
-	c     net.Conn
+	c     *os.File
 	mu    sync.Mutex
 	claim bool
 }
@@ -68,7 +66,7 @@ type monitor struct {
 // Run supervises the container until its last exit. sync, if not nil,
 // receives "ok PID\n" or "err CODE MESSAGE\n" once the first start is
 // known; first, if not nil, is an attach client connected from the start.
-func Run(cfg Config, sync *os.File, first net.Conn) int {
+func Run(cfg Config, sync *os.File, first *os.File) int {
 	m := &monitor{cfg: cfg, clients: map[*client]bool{}}
 	// PR_SET_CHILD_SUBREAPER: the container's init, orphaned when the
 	// runtime exits, becomes our child so we can wait for it.
@@ -206,9 +204,8 @@ func (m *monitor) finish() {
 	if claimed || m.cfg.Cove == "" {
 		return
 	}
-	cmd := exec.Command(m.cfg.Cove, "--root", m.cfg.CoveRoot, "container", "cleanup", m.cfg.ID)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Run()
+	runProc(m.cfg.Cove, []string{m.cfg.Cove, "--root", m.cfg.CoveRoot, "container", "cleanup", m.cfg.ID},
+		&syscall.SysProcAttr{Setsid: true})
 }
 
 // start runs `runtime run -d` with the container's stdio. It returns the
@@ -221,11 +218,9 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 	os.Remove(logPath)
 	args := []string{"--root", cfg.RuntimeRoot, "--log", logPath, "--log-format", "json",
 		"run", "--detach", "--bundle", cfg.Bundle, "--pid-file", pidPath}
-	cmd := exec.Command(cfg.Runtime)
-	null, _ := os.Open(os.DevNull)
-	defer null.Close()
+	var stdin, stdout, stderr *os.File
 	var closeAfter []*os.File
-	var consoleLn *net.UnixListener
+	var consoleLn *listener
 	if cfg.Tty {
 		sock := filepath.Join(cfg.RunDir, ConsoleSock)
 		var err error
@@ -235,7 +230,6 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 		}
 		defer consoleLn.Close()
 		args = append(args, "--console-socket", sock)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	} else {
 		or, ow, err := os.Pipe()
 		if err != nil {
@@ -245,15 +239,14 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 		if err != nil {
 			return 125, err.Error(), 0, nil
 		}
-		cmd.Stdout, cmd.Stderr = ow, ew
+		stdout, stderr = ow, ew
 		closeAfter = append(closeAfter, ow, ew)
-		cmd.Stdin = null
 		if cfg.Stdin {
 			ir, iw, err := os.Pipe()
 			if err != nil {
 				return 125, err.Error(), 0, nil
 			}
-			cmd.Stdin = ir
+			stdin = ir
 			closeAfter = append(closeAfter, ir)
 			m.mu.Lock()
 			m.stdin = iw
@@ -261,22 +254,19 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 		}
 		outs = append(outs, m.pump(or, "stdout", FrameStdout), m.pump(er, "stderr", FrameStderr))
 	}
-	cmd.Args = append([]string{cfg.Runtime}, append(args, cfg.ID)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		for _, f := range closeAfter {
-			f.Close()
-		}
-		return 125, "start runtime " + cfg.Runtime + ": " + err.Error(), 0, nil
-	}
+	argv := append([]string{cfg.Runtime}, append(args, cfg.ID)...)
+	proc, err := startProc(cfg.Runtime, argv, stdin, stdout, stderr, &syscall.SysProcAttr{Setpgid: true})
 	for _, f := range closeAfter {
 		f.Close()
+	}
+	if err != nil {
+		return 125, "start runtime " + cfg.Runtime + ": " + err.Error(), 0, nil
 	}
 	if consoleLn != nil {
 		masterc := make(chan *os.File, 1)
 		go func() {
-			consoleLn.SetDeadline(time.Now().Add(60 * time.Second))
-			c, err := consoleLn.AcceptUnix()
+			consoleLn.f.SetReadDeadline(time.Now().Add(60 * time.Second))
+			c, err := consoleLn.accept()
 			if err != nil {
 				masterc <- nil
 				return
@@ -285,8 +275,10 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 			c.Close()
 			masterc <- f
 		}()
-		werr := cmd.Wait()
-		consoleLn.Close()
+		werr := waitProc(proc)
+		if werr != nil {
+			consoleLn.Close()
+		}
 		master := <-masterc
 		if werr != nil || master == nil {
 			if master != nil {
@@ -299,7 +291,7 @@ func (m *monitor) start() (code int, msg string, pid int, outs []chan struct{}) 
 		m.master, m.stdin = master, master
 		m.mu.Unlock()
 		outs = append(outs, m.pump(master, "stdout", FrameStdout))
-	} else if err := cmd.Wait(); err != nil {
+	} else if err := waitProc(proc); err != nil {
 		c, msg := runtimeError(logPath, err)
 		drain(outs, time.Second)
 		return c, msg, 0, nil
@@ -344,8 +336,7 @@ func runtimeError(logPath string, err error) (int, string) {
 }
 
 func (m *monitor) runtime(args ...string) error {
-	cmd := exec.Command(m.cfg.Runtime, append([]string{"--root", m.cfg.RuntimeRoot}, args...)...)
-	return cmd.Run()
+	return runProc(m.cfg.Runtime, append([]string{m.cfg.Runtime, "--root", m.cfg.RuntimeRoot}, args...), nil)
 }
 
 func (m *monitor) closeIO() {
@@ -527,21 +518,9 @@ func ProcStartTime(pid int) string {
 	return f[19]
 }
 
-func listenUnix(path string) (*net.UnixListener, error) {
-	os.Remove(path)
-	old := syscall.Umask(0o077)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	syscall.Umask(old)
-	if err != nil {
-		return nil, err
-	}
-	ln.SetUnlinkOnClose(false)
-	return ln, nil
-}
-
-func (m *monitor) accept(ln *net.UnixListener) {
+func (m *monitor) accept(ln *listener) {
 	for {
-		c, err := ln.Accept()
+		c, err := ln.accept()
 		if err != nil {
 			return
 		}
@@ -549,7 +528,7 @@ func (m *monitor) accept(ln *net.UnixListener) {
 	}
 }
 
-func (m *monitor) addClient(c net.Conn) *client {
+func (m *monitor) addClient(c *os.File) *client {
 	cl := &client{c: c}
 	m.mu.Lock()
 	m.clients[cl] = true
@@ -635,27 +614,4 @@ func (m *monitor) broadcast(typ byte, p []byte) int {
 		}
 	}
 	return claims
-}
-
-// recvFd receives one file descriptor (the pty master) over c.
-func recvFd(c *net.UnixConn) (*os.File, error) {
-	buf := make([]byte, 256)
-	oob := make([]byte, syscall.CmsgSpace(4))
-	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return nil, errors.New("no fd received on console socket")
-	}
-	fds, err := syscall.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) == 0 {
-		return nil, errors.New("no fd received on console socket")
-	}
-	for _, fd := range fds[1:] {
-		syscall.Close(fd)
-	}
-	syscall.CloseOnExec(fds[0])
-	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
 }

@@ -12,7 +12,6 @@
 package monitor
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 )
@@ -40,7 +39,8 @@ func WriteFrame(w io.Writer, typ byte, p []byte) error {
 	}
 	buf := make([]byte, 5+len(p))
 	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:5], uint32(len(p)))
+	n := uint32(len(p))
+	buf[1], buf[2], buf[3], buf[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	copy(buf[5:], p)
 	_, err := w.Write(buf)
 	return err
@@ -52,7 +52,7 @@ func ReadFrame(r io.Reader) (byte, []byte, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(h[1:])
+	n := uint32(h[1])<<24 | uint32(h[2])<<16 | uint32(h[3])<<8 | uint32(h[4])
 	if n > MaxFrame {
 		return 0, nil, errors.New("attach frame too large")
 	}
