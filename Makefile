@@ -77,6 +77,7 @@ bench-quick:
 	bench/checkpoint.sh --quick
 	bench/network.sh --quick
 	bench/images.sh --quick
+	bench/engine.sh --quick
 
 # fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
 # each, seeded from its testdata/fuzz corpus.

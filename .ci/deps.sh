@@ -22,6 +22,7 @@ PACKAGES=(
 	btrfs-progs                       # internal/engine/snapshot: mkfs.btrfs for the btrfs driver tests
 	docker-registry skopeo curl python3   # tests/images (real registry, interop), bench/images.sh
 	iptables util-linux               # CRIU runs iptables-save in a dumped netns; nsenter in checkpoint tests
+	tini                              # cove run --init (tini-static bound into the container)
 )
 # Go is not in this list: Debian bookworm ships Go 1.19 and cove needs the
 # version in go.mod. Install it from https://go.dev/dl/ (see README).

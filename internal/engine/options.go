@@ -81,7 +81,7 @@ func (o *RunOptions) Validate() error {
 		}
 	}
 	if o.CgroupParent != "" && (!strings.HasPrefix(o.CgroupParent, "/") || strings.Contains(o.CgroupParent, "..")) {
-		return fmt.Errorf("--cgroup-parent %s: want an absolute cgroup path without ..", o.CgroupParent)
+		return fmt.Errorf("--cgroup-parent %s: want an absolute cgroup path with no .. in it", o.CgroupParent)
 	}
 	for _, u := range o.Ulimits {
 		if _, err := specgen.ParseUlimit(u); err != nil {
