@@ -112,3 +112,40 @@ func TestExecRefused(t *testing.T) {
 		t.Errorf("container after failed exec: %v", st)
 	}
 }
+
+// exec into a container whose network namespace was joined by path (as
+// CNI and engines set it up) lands in that namespace, and sees the
+// interface configured there.
+func TestExecJoinedNetns(t *testing.T) {
+	needRoot(t)
+	holder := exec.Command("unshare", "--net", "sh", "-c", "ip link set lo up; ip link add cove-it-x type veth peer name cove-it-y && exec sleep 1000")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	hostPid := strconv.Itoa(holder.Process.Pid)
+	host := nsInode(t, "self", "net")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		comm, _ := os.ReadFile("/proc/" + hostPid + "/comm")
+		if strings.HasPrefix(string(comm), "sleep") && nsInode(t, hostPid, "net") != host {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the netns holder did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := nsInode(t, hostPid, "net")
+	e := newEnv(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+		setNamespace(s, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/" + hostPid + "/ns/net"})
+	})
+	e.mustRuntime("run", "-d", "--bundle", e.bundle, "cx-netns")
+	if got := nsInode(t, execPid(t, e, "cx-netns"), "net"); got != want {
+		t.Errorf("exec process in net namespace %s, want the joined %s", got, want)
+	}
+	out := e.mustRuntime("exec", "cx-netns", "cat", "/proc/net/dev")
+	if !strings.Contains(out, "cove-it-x") {
+		t.Errorf("exec does not see the joined namespace's interface:\n%s", out)
+	}
+}
