@@ -180,4 +180,3 @@ func writeTar(w io.Writer, src, name string, top os.FileInfo) error {
 	}
 	return tw.Close()
 }
-
