@@ -71,3 +71,19 @@ func TestEngineCpSymlinkEscape(t *testing.T) {
 		t.Fatalf("cp wrote %d entries into the host directory through a symlink", len(ents))
 	}
 }
+
+func TestEngineCommit(t *testing.T) {
+	e := newEnv(t)
+	e.mustCove("run", "--name", "ceng-commit", img, "sh", "-c", "echo added > /added; rm /bin/vi; mkdir -p /etc/newdir")
+	id := e.mustCove("commit", "-m", "test commit", "ceng-commit", "localhost/ceng-committed:v1")
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("commit printed %q", id)
+	}
+	out := e.mustCove("run", "--rm", "localhost/ceng-committed:v1", "sh", "-c", "cat /added; test -e /bin/vi || echo vi-gone; test -d /etc/newdir && echo dir")
+	if out != "added\nvi-gone\ndir" {
+		t.Fatalf("committed image: %q", out)
+	}
+	if out := e.mustCove("image", "history", "localhost/ceng-committed:v1"); !strings.Contains(out, "test commit") {
+		t.Fatalf("history lacks the commit message: %q", out)
+	}
+}
