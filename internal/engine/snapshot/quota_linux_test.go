@@ -110,6 +110,9 @@ func TestSizeLimit(t *testing.T) {
 			if u.Size < n*9/10 || u.Limit < 24<<20 || u.Limit > 27<<20 {
 				t.Errorf("usage %+v after writing %d", u, n)
 			}
+			if du, err := s.DiskUsage(); err != nil || du.Snapshots != 1 || du.Active["c1"].Limit != u.Limit {
+				t.Errorf("disk usage %+v %v", du, err)
+			}
 			if err := s.Resize("c1", 1<<20); !errors.Is(err, ErrBelowUsage) {
 				t.Errorf("resize below usage: %v, want ErrBelowUsage", err)
 			}
