@@ -71,6 +71,7 @@ bench:
 	bench/checkpoint.sh
 	bench/network.sh
 	bench/images.sh
+	bench/storage.sh
 
 bench-quick:
 	bench/runtime.sh --quick
@@ -78,6 +79,7 @@ bench-quick:
 	bench/network.sh --quick
 	bench/images.sh --quick
 	bench/engine.sh --quick
+	bench/storage.sh --quick
 
 # fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
 # each, seeded from its testdata/fuzz corpus.
