@@ -19,7 +19,7 @@ PACKAGES=(
 	procps                            # ps: cove-runc ps runs the host's (tests/integration/live_test.go)
 	iperf3 jq nftables containernetworking-plugins   # bench/network.sh; nft to inspect cove's table; CNI networks (tests/network)
 	containerd podman docker.io       # tests/clients: real engines driving cove-runc (pull conmon, docker-proxy)
-	btrfs-progs                       # internal/engine/snapshot: mkfs.btrfs for the btrfs driver tests
+	btrfs-progs e2fsprogs             # snapshot/quota tests: mkfs.btrfs; mkfs.ext4, resize2fs, e2fsck for loop-image quotas
 	docker-registry skopeo curl python3   # tests/images (real registry, interop), bench/images.sh
 	iptables util-linux               # CRIU runs iptables-save in a dumped netns; nsenter in checkpoint tests
 	tini                              # cove run --init (tini-static bound into the container)
