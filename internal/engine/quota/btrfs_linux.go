@@ -128,8 +128,12 @@ func (d btrfsDriver) Resize(dir string, size int64) error {
 	if err != nil {
 		return err
 	}
-	unix.Syncfs(fd) // commit, so the qgroup numbers are current
+	err = enableBtrfsQuota(fd) // a subvolume made without a limit
+	unix.Syncfs(fd)            // commit, so the qgroup numbers are current
 	unix.Close(fd)
+	if err != nil {
+		return err
+	}
 	u, err := d.Usage(dir)
 	if err != nil {
 		return err

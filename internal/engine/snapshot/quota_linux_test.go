@@ -213,3 +213,82 @@ func TestRepairDetachesOrphanLoop(t *testing.T) {
 	}
 	os.Remove(img)
 }
+
+// TestConcurrentLoopPrepare: parallel prepares each get a loop device of
+// their own (LOOP_CTL_GET_FREE races are retried) and removal detaches
+// them all.
+func TestConcurrentLoopPrepare(t *testing.T) {
+	needRoot(t)
+	needLoop(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	if _, err := Open(dir, WithDriver(DriverOverlay), WithoutSync()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			s, err := Open(dir) // a store per goroutine, as separate processes
+			if err == nil {
+				err = s.Prepare("c"+string(rune('0'+i)), "", WithSizeLimit(16<<20), WithQuotaDriver(quota.Loop))
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, _ := quota.LoopDevices(s.Dir())
+	seen := map[string]bool{}
+	for _, l := range devs {
+		seen[l.Dev] = true
+	}
+	if len(devs) != n || len(seen) != n {
+		t.Errorf("%d layers have %d loop devices (%d distinct): %+v", n, len(devs), len(seen), devs)
+	}
+	for i := range n {
+		if err := s.RemoveActive("c" + string(rune('0'+i))); err != nil {
+			t.Error(err)
+		}
+	}
+	if devs, _ := quota.LoopDevices(s.Dir()); len(devs) != 0 {
+		t.Errorf("left attached: %+v", devs)
+	}
+}
+
+// TestBtrfsResizeAddsLimit: a btrfs layer prepared without a limit gets
+// one from Resize; overlay layers without one refuse.
+func TestBtrfsResizeAddsLimit(t *testing.T) {
+	needRoot(t)
+	s, err := Open(filepath.Join(btrfsDir(t, "512M"), "store"), WithDriver(DriverBtrfs), WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := mountActive(t, s, "free", "")
+	if err := s.Resize("free", 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := fillFile(filepath.Join(target, "big"), 64<<20); !errors.Is(err, unix.EDQUOT) || n > 17<<20 {
+		t.Errorf("after Resize to 16 MiB wrote %d: %v, want EDQUOT", n, err)
+	}
+	if a, _ := s.Active("free"); a.Quota == nil || a.Quota.Driver != quota.Btrfs || a.Quota.Size != 16<<20 {
+		t.Errorf("recorded quota %+v", a.Quota)
+	}
+	o, err := Open(filepath.Join(t.TempDir(), "o"), WithDriver(DriverOverlay), WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Prepare("x", ""); err != nil {
+		t.Fatal(err)
+	}
+	defer o.RemoveActive("x")
+	if err := o.Resize("x", 1<<20); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("resize an overlay layer without a limit: %v, want ErrNotSupported", err)
+	}
+}
