@@ -61,7 +61,7 @@ img=localhost/bench/busybox:latest
 names=()
 declare -A cmd
 add() { names+=("$1"); cmd[$1]=$2; }
-add cove "${cove[*]} run --rm $img true"
+add cove "${cove[*]} run --rm --network none $img true"
 
 ulim=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
 if command -v podman >/dev/null; then
@@ -154,7 +154,7 @@ echo "| supervisor | RSS | PSS |"
 echo "|---|---|---|"
 ids=() mp=()
 for ((i = 0; i < n; i++)); do
-	ids+=("$("${cove[@]}" run -d "$img" sleep 120)")
+	ids+=("$("${cove[@]}" run -d --network none "$img" sleep 120)")
 	mp+=("$(cut -d' ' -f1 "$COVE_RUNROOT/${ids[-1]}/monitor.pid")")
 done
 sleep 0.5

@@ -15,6 +15,7 @@ import (
 
 	"cove/internal/engine"
 	"cove/internal/engine/container"
+	"cove/internal/engine/network"
 )
 
 func init() {
@@ -379,13 +380,49 @@ func newPortCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := lookup(e, args[0]); err != nil {
+			r, err := lookup(e, args[0])
+			if err != nil {
 				return err
 			}
-			// Published ports come with bridge networks; none exist yet.
+			ports, err := e.Ports(r)
+			if err != nil {
+				return err
+			}
+			for _, line := range portLines(ports) {
+				if len(args) == 2 {
+					want := args[1]
+					if !strings.Contains(want, "/") {
+						want += "/tcp"
+					}
+					if !strings.HasPrefix(line, want+" ") {
+						continue
+					}
+					line = strings.TrimPrefix(line, want+" -> ")
+				}
+				fmt.Println(line)
+			}
 			return nil
 		},
 	}
+}
+
+// portLines renders mappings as docker does: "80/tcp -> 0.0.0.0:8080".
+func portLines(ports []network.PortMapping) []string {
+	var out []string
+	for _, p := range ports {
+		n := int(p.Range)
+		if n < 1 {
+			n = 1
+		}
+		for i := 0; i < n; i++ {
+			ip := p.HostIP
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			out = append(out, fmt.Sprintf("%d/%s -> %s:%d", int(p.ContainerPort)+i, p.Proto, ip, int(p.HostPort)+i))
+		}
+	}
+	return out
 }
 
 func newCtrPruneCommand() *cobra.Command {

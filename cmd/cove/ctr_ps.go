@@ -144,6 +144,11 @@ func newCtrListCommand(use string) *cobra.Command {
 					CreatedAt: r.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: ago(r.Created) + " ago",
 					Status: statusText(st), State: st.Status, Labels: r.Labels, ExitCode: st.ExitCode, Pid: st.Pid,
 				})
+				if st.Running {
+					if ports, err := e.Ports(r); err == nil && len(ports) > 0 {
+						rows[len(rows)-1].Ports = strings.Join(portLines(ports), ", ")
+					}
+				}
 				if latest {
 					break
 				}

@@ -129,6 +129,22 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 			unix.Unmount(mp, unix.MNT_DETACH)
 		}
 	}
+	// Network attachments of containers that are gone, stray veths, rules.
+	if _, err := os.Stat(filepath.Join(e.cfg.Root, "network")); err == nil {
+		if nets, err := e.Networks(); err == nil && repair {
+			if nr, err := nets.Repair(); err == nil {
+				for _, a := range nr.Attachments {
+					rep.add("network attachment without a namespace: %s", a)
+				}
+				for _, v := range nr.Veths {
+					rep.add("stray veth: %s", v)
+				}
+				if nr.Rules > 0 {
+					rep.add("%d stale nftables rules", nr.Rules)
+				}
+			}
+		}
+	}
 	// Active snapshots without a container.
 	snaps, err := e.Snapshots()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"cove/internal/engine/container"
 	"cove/internal/engine/image"
+	"cove/internal/engine/network"
 	"cove/internal/engine/snapshot"
 )
 
@@ -50,6 +51,7 @@ type Engine struct {
 	mu     sync.Mutex
 	snaps  *snapshot.Store
 	images *image.Store
+	nets   *network.Manager
 }
 
 // ErrNotRunning and friends are state errors callers may test for.

@@ -19,6 +19,7 @@ import (
 
 	"cove/internal/engine/container"
 	"cove/internal/engine/image"
+	"cove/internal/engine/monitor"
 	"cove/internal/engine/snapshot"
 	"cove/internal/engine/specgen"
 )
@@ -197,6 +198,8 @@ func (e *Engine) Start(ctx context.Context, r *container.Record, so StartOptions
 		return fail(fmt.Errorf("write spec: %w", err))
 	}
 	os.Remove(e.Containers.ExitPath(r.ID))
+	// A start by the user begins a new restart count.
+	os.Remove(filepath.Join(e.Containers.Path(r.ID), monitor.RestartFile))
 	trace("spec written")
 	crashPoint("start:spec")
 	pid, conn, err := e.spawnMonitor(r, o, so)
@@ -307,9 +310,19 @@ func (e *Engine) etcFiles(r *container.Record, o *RunOptions) ([]specs.Mount, er
 		host, _ = os.Hostname()
 	}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + host + "\n"
+	for _, h := range o.AddHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, fmt.Errorf("--add-host %s: want NAME:IP", h)
+		}
+		hosts += ip + "\t" + name + "\n"
+	}
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		resolv = nil
+	}
+	if h, rc, ok := e.netFiles(r, o, host); ok {
+		hosts, resolv = string(h), rc
 	}
 	files := []struct{ name, dst, data string }{
 		{"hostname", "/etc/hostname", host + "\n"},
@@ -325,24 +338,6 @@ func (e *Engine) etcFiles(r *container.Record, o *RunOptions) ([]specs.Mount, er
 		ms = append(ms, specs.Mount{Destination: f.dst, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
 	}
 	return ms, nil
-}
-
-// networkSetup returns the network namespace to join ("" for a new one,
-// "host" for the host's).
-func (e *Engine) networkSetup(_ *container.Record, o *RunOptions) (string, error) {
-	switch o.Network {
-	case "", "none", "bridge", "default", "private":
-		return "", nil
-	case "host":
-		return "host", nil
-	}
-	if strings.HasPrefix(o.Network, "container:") {
-		return e.nsPath(o.Network, "net")
-	}
-	if strings.HasPrefix(o.Network, "ns:") {
-		return strings.TrimPrefix(o.Network, "ns:"), nil
-	}
-	return "", fmt.Errorf("--network %s: networks are not wired into the engine yet (use none or host)", o.Network)
 }
 
 // spawnMonitor starts cove-monitor in its own session and waits for the
@@ -462,6 +457,7 @@ func (e *Engine) cleanupRun(r *container.Record, o *RunOptions) {
 			exec.Command(o.Runtime, "--root", e.RuntimeRoot(o.Runtime), "delete", "--force", r.ID).Run()
 		}
 	}
+	e.networkTeardown(r.ID)
 	rootfs := filepath.Join(run, "rootfs")
 	if snaps, err := e.Snapshots(); err == nil {
 		if err := snaps.Unmount(rootfs); err != nil {

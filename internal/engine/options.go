@@ -15,19 +15,23 @@ import (
 // acts on. Resource, volume and network options slot in here as fields.
 type RunOptions struct {
 	specgen.Options
-	Image       string            `json:"image"`
-	Name        string            `json:"name,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	AutoRemove  bool              `json:"autoRemove,omitempty"`
-	Restart     string            `json:"restart,omitempty"` // no, always, unless-stopped, on-failure[:N]
-	StopSignal  string            `json:"stopSignal,omitempty"`
-	StopTimeout int               `json:"stopTimeout,omitempty"` // seconds; 0: 10
-	Runtime     string            `json:"runtime,omitempty"`     // resolved path
-	LogDriver   string            `json:"logDriver,omitempty"`   // json-file (default) or none
-	PidMode     string            `json:"pidMode,omitempty"`     // "", host, container:X
-	IpcMode     string            `json:"ipcMode,omitempty"`
-	UtsMode     string            `json:"utsMode,omitempty"`
-	Network     string            `json:"network,omitempty"` // none (default without networks), host, bridge, NAME
+	Image          string            `json:"image"`
+	Name           string            `json:"name,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	AutoRemove     bool              `json:"autoRemove,omitempty"`
+	Restart        string            `json:"restart,omitempty"` // no, always, unless-stopped, on-failure[:N]
+	StopSignal     string            `json:"stopSignal,omitempty"`
+	StopTimeout    int               `json:"stopTimeout,omitempty"` // seconds; 0: 10
+	Runtime        string            `json:"runtime,omitempty"`     // resolved path
+	LogDriver      string            `json:"logDriver,omitempty"`   // json-file (default) or none
+	PidMode        string            `json:"pidMode,omitempty"`     // "", host, container:X
+	IpcMode        string            `json:"ipcMode,omitempty"`
+	UtsMode        string            `json:"utsMode,omitempty"`
+	Network        string            `json:"network,omitempty"` // none (default without networks), host, bridge, NAME
+	Publish        []string          `json:"publish,omitempty"` // -p
+	DNS            []string          `json:"dns,omitempty"`
+	AddHosts       []string          `json:"addHosts,omitempty"`
+	NetworkAliases []string          `json:"networkAliases,omitempty"`
 	// CgroupParent is where the container's cgroup goes (default /cove).
 	CgroupParent string `json:"cgroupParent,omitempty"`
 	Pull         string `json:"-"` // missing (default), always, never
@@ -82,6 +86,11 @@ func (o *RunOptions) Validate() error {
 	}
 	if o.CgroupParent != "" && (!strings.HasPrefix(o.CgroupParent, "/") || strings.Contains(o.CgroupParent, "..")) {
 		return fmt.Errorf("--cgroup-parent %s: want an absolute cgroup path with no .. in it", o.CgroupParent)
+	}
+	for _, p := range o.Publish {
+		if _, err := ParsePublish(p); err != nil {
+			return err
+		}
 	}
 	for _, u := range o.Ulimits {
 		if _, err := specgen.ParseUlimit(u); err != nil {

@@ -98,7 +98,7 @@ func (e *Engine) State(r *container.Record) State {
 	mpid, mstart := e.monitorProc(r.ID)
 	ipid, started := e.initProc(r.ID)
 	s.StartedAt = started
-	if b, err := os.ReadFile(filepath.Join(run, monitor.RestartFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(e.Containers.Path(r.ID), monitor.RestartFile)); err == nil {
 		s.RestartCount, _ = strconv.Atoi(string(b))
 	}
 	ex, hasExit, _ := e.Containers.ReadExit(r.ID)

@@ -66,6 +66,7 @@ type env struct {
 	t       *testing.T
 	root    string
 	runRoot string
+	extra   []string // more environment for cove
 }
 
 const img = "localhost/ceng-busybox:latest"
@@ -141,7 +142,9 @@ func mountsUnder(dir string) []string {
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "cove"), append([]string{"--root", e.root}, args...)...)
-	cmd.Env = append(os.Environ(), "COVE_RUNROOT="+e.runRoot)
+	// No network unless a test asks: tests stay off the host's cove0.
+	cmd.Env = append(os.Environ(), "COVE_RUNROOT="+e.runRoot, "COVE_DEFAULT_NETWORK=none")
+	cmd.Env = append(cmd.Env, e.extra...)
 	return cmd
 }
 

@@ -42,7 +42,7 @@ const (
 	ConsoleSock = "console.sock"
 	RuntimeLog  = "runtime.log"
 	StoppedFile = "stopped"  // written by cove stop/kill: no restart
-	RestartFile = "restarts" // restart count
+	RestartFile = "restarts" // restart count, in the exit record's directory
 )
 
 type client struct {
@@ -136,7 +136,8 @@ func Run(cfg Config, sync *os.File, first *os.File) int {
 		m.broadcast(FrameExit, []byte(strconv.Itoa(code)))
 		m.dropClients()
 		retries++
-		os.WriteFile(filepath.Join(cfg.RunDir, RestartFile), []byte(strconv.Itoa(retries)), 0o600)
+		// Beside the exit record: the count outlives the run directory.
+		os.WriteFile(filepath.Join(filepath.Dir(cfg.ExitPath), RestartFile), []byte(strconv.Itoa(retries)), 0o600)
 		if time.Since(started) > 10*time.Second {
 			delay = 100 * time.Millisecond
 		}
