@@ -308,3 +308,45 @@ func TestOpenBindSource(t *testing.T) {
 		g.Close()
 	}
 }
+
+// TestRepairCrashedRemove: a capped volume whose removal crashed after
+// the rename (its loop image still mounted) is unmounted, detached and
+// deleted by the next Open.
+func TestRepairCrashedRemove(t *testing.T) {
+	needRoot(t)
+	s := open(t)
+	if quota.Check(quota.Loop, s.Dir()) != nil {
+		t.Skip("no loop devices or e2fsprogs")
+	}
+	if _, err := s.Create("keep", CreateOptions{Options: map[string]string{"size": "8m", "quota": quota.Loop}}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Remove("keep", true)
+	if _, err := s.Create("lost", CreateOptions{Options: map[string]string{"size": "8m", "quota": quota.Loop}}); err != nil {
+		t.Fatal(err)
+	}
+	devs, _ := quota.LoopDevices(s.Dir())
+	t.Cleanup(func() {
+		for _, l := range devs {
+			quota.DetachLoop(l.Dev, l.Backing)
+		}
+	})
+	crashed := filepath.Join(s.Dir(), ".tmp-rm-crashed")
+	os.Mkdir(crashed, 0o700)
+	if err := os.Rename(filepath.Join(s.Dir(), "lost"), filepath.Join(crashed, "v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("crashed removal left: %v", err)
+	}
+	left, _ := quota.LoopDevices(s.Dir())
+	if len(left) != 1 || left[0].Backing != filepath.Join(s.Dir(), "keep", "_data.img") {
+		t.Errorf("loop devices after repair: %+v, want only keep's", left)
+	}
+	if p, err := s.Path("keep"); err != nil || p == "" {
+		t.Errorf("kept volume: %v", err)
+	}
+}
