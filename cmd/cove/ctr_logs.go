@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"cove/internal/engine"
+	"cove/internal/runtime/console"
 )
 
 func init() {
@@ -96,10 +97,15 @@ func newExecCommand() *cobra.Command {
 			}
 			o.Args = args[1:]
 			o.In, o.Out, o.Err = os.Stdin, os.Stdout, os.Stderr
+			restore := func() error { return nil }
 			if o.Tty && isTerminal(os.Stdin) {
 				o.TTY = os.Stdin
+				if rs, err := console.MakeRaw(os.Stdin); err == nil {
+					restore = rs
+				}
 			}
 			code, err := e.Exec(r, o)
+			restore()
 			if err != nil {
 				return &exitError{code: code, err: err}
 			}

@@ -13,7 +13,7 @@ func init() { register(newSystemCommand) }
 func newSystemCommand() *cobra.Command {
 	c := &cobra.Command{Use: "system", Short: "Manage cove itself", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
-	c.AddCommand(newSystemCheckCommand())
+	c.AddCommand(newSystemCheckCommand(), newRestartPolicyCommand())
 	return c
 }
 
@@ -45,4 +45,27 @@ func newSystemCheckCommand() *cobra.Command {
 	}
 	c.Flags().BoolVar(&noRepair, "dry-run", false, "report only")
 	return c
+}
+
+// newRestartPolicyCommand starts the containers whose restart policy asks
+// for it after a reboot: `always`, and `unless-stopped` unless a user
+// stopped them. Wire it to boot with a systemd unit or an @reboot cron job
+// running `cove system restart-policy`.
+func newRestartPolicyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart-policy",
+		Short: "Start containers with --restart always (or unless-stopped) that are not running (run at boot)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			e, err := openEngine()
+			if err != nil {
+				return err
+			}
+			started, err := e.RestartPolicy(c.Context())
+			for _, id := range started {
+				fmt.Println(id)
+			}
+			return err
+		},
+	}
 }

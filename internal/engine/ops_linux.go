@@ -242,3 +242,41 @@ func (e *Engine) Rename(r *container.Record, name string) error {
 	}
 	return e.Containers.Rename(r, name)
 }
+
+// RestartPolicy starts, after a reboot or a lost supervisor, the stopped
+// containers whose policy is always, or unless-stopped and not stopped by a
+// user (the stopped marker lives in the run directory, so after a reboot
+// unless-stopped containers start too, as docker's do after a daemon restart
+// only if they were running). It returns the ids started.
+func (e *Engine) RestartPolicy(ctx context.Context) ([]string, error) {
+	recs, err := e.Containers.List()
+	if err != nil {
+		return nil, err
+	}
+	var started []string
+	var errs []error
+	for _, r := range recs {
+		o, err := Options(r.Options)
+		if err != nil || (o.Restart != "always" && o.Restart != "unless-stopped") {
+			continue
+		}
+		st := e.State(r)
+		if st.Running || st.MonitorPid != 0 {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(e.RunDir(r.ID), monitor.StoppedFile)); err == nil {
+			continue
+		}
+		if st.Status == StatusExited && st.Error == "" && st.ExitCode != -1 {
+			// Exited under its supervisor, which chose not to restart it
+			// (a user's stop or kill): leave it.
+			continue
+		}
+		if _, err := e.Start(ctx, r, StartOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
+			continue
+		}
+		started = append(started, r.ID)
+	}
+	return started, errors.Join(errs...)
+}

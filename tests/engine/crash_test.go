@@ -120,12 +120,17 @@ func TestEngineSupervisorLost(t *testing.T) {
 func TestEngineAfterReboot(t *testing.T) {
 	e := newEnv(t)
 	id := e.mustCove("run", "-d", "--name", "ceng-boot", img, "sleep", "100")
-	b, _ := os.ReadFile(filepath.Join(e.runRoot, id, "monitor.pid"))
-	mpid, _ := strconv.Atoi(strings.Fields(string(b))[0])
-	pid, _ := strconv.Atoi(e.inspect(id, "{{.State.Pid}}"))
-	syscall.Kill(mpid, syscall.SIGKILL)
-	syscall.Kill(pid, syscall.SIGKILL)
-	eventually(t, 5*time.Second, "container gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	always := e.mustCove("run", "-d", "--name", "ceng-always-boot", "--restart", "always", img, "sleep", "100")
+	stopped := e.mustCove("run", "-d", "--name", "ceng-stopped-boot", "--restart", "always", img, "sleep", "100")
+	e.mustCove("stop", "-t", "0", stopped)
+	for _, c := range []string{id, always} {
+		b, _ := os.ReadFile(filepath.Join(e.runRoot, c, "monitor.pid"))
+		mpid, _ := strconv.Atoi(strings.Fields(string(b))[0])
+		pid, _ := strconv.Atoi(e.inspect(c, "{{.State.Pid}}"))
+		syscall.Kill(mpid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
+		eventually(t, 5*time.Second, "container gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	}
 	for _, m := range mountsUnder(e.runRoot) {
 		syscall.Unmount(m, syscall.MNT_DETACH)
 	}
@@ -137,6 +142,16 @@ func TestEngineAfterReboot(t *testing.T) {
 		t.Fatalf("after reboot: %s", got)
 	}
 	e.mustCove("system", "check")
+	// The boot hook brings back --restart always, not the others.
+	if got := e.mustCove("system", "restart-policy"); got != always {
+		t.Fatalf("restart-policy started %q, want only %s", got, always)
+	}
+	if got := e.inspect(always, "{{.State.Status}}"); got != "running" {
+		t.Fatalf("--restart always after the boot hook: %s", got)
+	}
+	if got := e.inspect(stopped, "{{.State.Status}}"); got != "exited" {
+		t.Fatalf("stopped --restart always container after the boot hook: %s", got)
+	}
 	e.mustCove("start", "ceng-boot")
 	if got := e.inspect("ceng-boot", "{{.State.Status}}"); got != "running" {
 		t.Fatalf("after start: %s", got)

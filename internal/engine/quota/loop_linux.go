@@ -458,11 +458,14 @@ type LoopDevice struct {
 }
 
 // LoopDevices lists the attached loop devices whose backing file is
-// under dir.
+// under dir (symlinks in dir resolved, as the kernel reports paths).
 func LoopDevices(dir string) ([]LoopDevice, error) {
 	ents, err := os.ReadDir("/sys/block")
 	if err != nil {
 		return nil, fmt.Errorf("list loop devices: %w", err)
+	}
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = r // the kernel reports resolved paths
 	}
 	var out []LoopDevice
 	for _, e := range ents {
@@ -493,9 +496,15 @@ func DetachOrphanLoops(dir string, keep func(img string) bool) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		resolved = dir
+	}
 	var done []string
 	for _, l := range devs {
-		if !l.Deleted && keep != nil && keep(l.Backing) {
+		// keep knows paths under dir as given, the kernel resolved ones.
+		p := dir + strings.TrimPrefix(l.Backing, resolved)
+		if !l.Deleted && keep != nil && keep(p) {
 			continue
 		}
 		if err := unmountDevice(l.Dev); err != nil {
