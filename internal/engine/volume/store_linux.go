@@ -59,7 +59,7 @@ func checkName(name string) error {
 
 // lock takes the store's exclusive lock.
 func (s *Store) lock() (func(), error) {
-	return flock(filepath.Join(s.dir, "lock"))
+	return flock(filepath.Join(s.dir, ".lock")) // names never start with "."
 }
 
 func flock(p string) (func(), error) {

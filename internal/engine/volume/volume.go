@@ -10,7 +10,7 @@
 // On first use the engine calls CopyUp, which copies the image's content
 // at the mount path into a volume that is still empty (Docker semantics).
 //
-// Every change takes an flock(2) on <root>/lock, so several cove
+// Every change takes an flock(2) on <root>/.lock, so several cove
 // processes can share the directory; a volume appears by a rename from
 // <root>/.tmp-*, so a crash leaves either no volume or a complete one.
 package volume

@@ -50,6 +50,10 @@ func TestCreateListInspectRemove(t *testing.T) {
 	if _, err := s.Create("data", CreateOptions{Options: map[string]string{"size": "10m"}}); !errors.Is(err, ErrExists) {
 		t.Errorf("create again with other options: %v", err)
 	}
+	if _, err := s.Create("lock", CreateOptions{}); err != nil {
+		t.Errorf("a volume named lock: %v", err)
+	}
+	s.Remove("lock", false)
 	anon, err := s.Create("", CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
