@@ -50,13 +50,6 @@ func (s *Store) volDir(name string) string { return filepath.Join(s.dir, name) }
 
 func dataDir(vdir string) string { return filepath.Join(vdir, "_data") }
 
-func checkName(name string) error {
-	if !nameRe.MatchString(name) {
-		return fmt.Errorf("volume name %q: must match [a-zA-Z0-9][a-zA-Z0-9_.-]+: %w", name, ErrInvalid)
-	}
-	return nil
-}
-
 // lock takes the store's exclusive lock.
 func (s *Store) lock() (func(), error) {
 	return flock(filepath.Join(s.dir, ".lock")) // names never start with "."

@@ -7,6 +7,7 @@
 // capped by the quota drivers of package quota (project quota, btrfs
 // qgroup, or a loop-mounted ext4 image _data.img); quota=<driver> picks
 // one. A volume without a name is anonymous and gets a random 64-hex name.
+// ParseVolumeFlag and ParseMountFlag read the -v and --mount flags.
 // On first use the engine calls CopyUp, which copies the image's content
 // at the mount path into a volume that is still empty (Docker semantics).
 //
@@ -17,6 +18,7 @@ package volume
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 )
@@ -84,3 +86,10 @@ type Usage struct {
 }
 
 var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,254}$`)
+
+func checkName(name string) error {
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("volume name %q: must match [a-zA-Z0-9][a-zA-Z0-9_.-]+: %w", name, ErrInvalid)
+	}
+	return nil
+}
