@@ -127,7 +127,9 @@ func (s *Store) ListActive() ([]ActiveInfo, error) {
 // Mounts returns the mounts that assemble the active layer key: for
 // overlay one overlay mount (lowerdir = the image's snapshots, topmost
 // first; upperdir and workdir the layer's own), for btrfs and copy a bind
-// mount of the layer's tree. A read-only view has no upper layer.
+// mount of the layer's tree. A read-only view has no upper layer. The
+// loop image of a capped layer is mounted again first if it is not (after
+// a reboot), so the mounts work when performed.
 func (s *Store) Mounts(key string) ([]Mount, error) {
 	a, err := s.Active(key)
 	if err != nil {
@@ -182,6 +184,7 @@ func (s *Store) Unmount(target string) error {
 
 // RemoveActive deletes the active layer key. It fails with ErrInUse while
 // the layer is mounted (by Mount, or an overlay using its upper layer).
+// A capped layer's loop image is unmounted, which detaches its device.
 func (s *Store) RemoveActive(key string) error {
 	if _, err := s.Active(key); err != nil && errors.Is(err, ErrInvalid) {
 		return err
