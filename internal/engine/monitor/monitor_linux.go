@@ -315,11 +315,7 @@ func runtimeError(logPath string, err error) (int, string) {
 	if b, rerr := os.ReadFile(logPath); rerr == nil {
 		for _, line := range bytes.Split(b, []byte("\n")) {
 			if i := bytes.Index(line, []byte(`"msg":"`)); i >= 0 && bytes.Contains(line, []byte(`"level":"error"`)) {
-				s := string(line[i+7:])
-				if j := strings.LastIndex(s, `"`); j >= 0 {
-					s = s[:j]
-				}
-				msg = strings.ReplaceAll(s, `\"`, `"`)
+				msg = jsonStringAt(line[i+7:])
 			}
 		}
 	}
@@ -334,6 +330,34 @@ func runtimeError(logPath string, err error) (int, string) {
 		return 126, msg
 	}
 	return 125, msg
+}
+
+// jsonStringAt decodes the JSON string body at the start of b (after its
+// opening quote) up to the closing quote; enough for log messages.
+func jsonStringAt(b []byte) string {
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			return string(out)
+		case c == '\\' && i+1 < len(b):
+			i++
+			switch b[i] {
+			case 'n':
+				out = append(out, '\n')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				i += 4 // control characters: dropped
+			default:
+				out = append(out, b[i])
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 func (m *monitor) runtime(args ...string) error {

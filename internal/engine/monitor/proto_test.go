@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -29,6 +30,20 @@ func TestLogLineJSON(t *testing.T) {
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil || got != s {
 			t.Errorf("%q -> %s -> %q, %v", s, b, got, err)
+		}
+	}
+}
+
+func TestRuntimeErrorMessage(t *testing.T) {
+	for _, line := range []string{
+		`{"time":"t","level":"error","msg":"exec: \"nonexist\": executable file not found in $PATH"}`,
+		`{"msg":"exec: \"nonexist\": executable file not found in $PATH","level":"error","time":"t"}`,
+	} {
+		p := t.TempDir() + "/log"
+		os.WriteFile(p, []byte(line+"\n"), 0o600)
+		code, msg := runtimeError(p, nil)
+		if code != 127 || msg != `exec: "nonexist": executable file not found in $PATH` {
+			t.Errorf("%s: %d %q", line, code, msg)
 		}
 	}
 }
