@@ -355,3 +355,32 @@ func TestEnginePauseStats(t *testing.T) {
 		t.Fatalf("stats: %q", out)
 	}
 }
+
+func TestEngineAttachAndSharing(t *testing.T) {
+	e := newEnv(t)
+	e.mustCove("run", "-d", "--name", "ceng-att", "--stop-signal", "USR1", img, "sh", "-c",
+		"trap 'echo usr1; exit 9' USR1; while true; do echo tick; sleep 0.2; done")
+	att := e.command(t.Context(), "attach", "ceng-att")
+	var out strings.Builder
+	att.Stdout = &out
+	if err := att.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "attached output", func() bool { return strings.Contains(out.String(), "tick") })
+	// Another container in its pid and ipc namespaces sees its processes.
+	if ps := e.mustCove("run", "--rm", "--pid", "container:ceng-att", "--ipc", "container:ceng-att", img, "ps"); !strings.Contains(ps, "while true") {
+		t.Fatalf("--pid container: ps shows %q", ps)
+	}
+	// stop uses --stop-signal; attach ends with the container's exit code.
+	e.mustCove("stop", "ceng-att")
+	err := att.Wait()
+	ee, _ := err.(interface{ ExitCode() int })
+	if ee == nil || ee.ExitCode() != 9 || !strings.Contains(out.String(), "usr1") {
+		t.Fatalf("attach: %v, output %q", err, out.String())
+	}
+	// --log-driver none keeps no log.
+	e.mustCove("run", "--name", "ceng-nolog", "--log-driver", "none", img, "echo", "x")
+	if out := e.mustCove("logs", "ceng-nolog"); out != "" {
+		t.Fatalf("logs with --log-driver none: %q", out)
+	}
+}
