@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -129,6 +130,21 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 			unix.Unmount(mp, unix.MNT_DETACH)
 		}
 	}
+	// Cgroups under /cove of containers that do not run (a runtime killed
+	// mid-create or mid-delete). rmdir fails on a cgroup with processes.
+	for _, cg := range leakedCgroups(func(id string) (bool, bool) {
+		r := known[id]
+		if r == nil {
+			return false, false
+		}
+		st := e.State(r)
+		return true, st.Running || st.MonitorPid != 0
+	}) {
+		rep.add("leaked cgroup %s", cg)
+		if repair {
+			os.Remove(cg)
+		}
+	}
 	// Network attachments of containers that are gone, stray veths, rules.
 	if _, err := os.Stat(filepath.Join(e.cfg.Root, "network")); err == nil {
 		if nets, err := e.Networks(); err == nil && repair {
@@ -224,4 +240,38 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// leakedCgroups lists /sys/fs/cgroup/*/cove/<id> (and the unified
+// hierarchy's) whose container, known to this store, is not running; and
+// those of containers unknown here (another store's, or removed) that are
+// empty and older than a minute.
+func leakedCgroups(state func(id string) (known, running bool)) []string {
+	var out []string
+	bases, _ := filepath.Glob("/sys/fs/cgroup/*/cove")
+	if _, err := os.Stat("/sys/fs/cgroup/cove/cgroup.procs"); err == nil {
+		bases = append(bases, "/sys/fs/cgroup/cove")
+	}
+	for _, base := range bases {
+		ents, _ := os.ReadDir(base)
+		for _, ent := range ents {
+			if !ent.IsDir() || len(ent.Name()) != 64 {
+				continue
+			}
+			p := filepath.Join(base, ent.Name())
+			known, running := state(ent.Name())
+			if running {
+				continue
+			}
+			if !known {
+				procs, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+				info, serr := os.Stat(p)
+				if err != nil || len(procs) > 0 || serr != nil || time.Since(info.ModTime()) < time.Minute {
+					continue
+				}
+			}
+			out = append(out, p)
+		}
+	}
+	return out
 }
