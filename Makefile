@@ -27,10 +27,14 @@ test:
 deps:
 	.ci/deps.sh
 
-## demo: deps, build, a busybox bundle, and run it (as root)
+## demo: deps, build, a busybox bundle run by cove-runc, then the same rootfs as an image run by cove (as root)
 demo: deps build
 	tests/fixtures/mkbundle.sh $(DEMO_BUNDLE) echo hello from a cove container
 	bin/cove-runc run --bundle $(DEMO_BUNDLE) cove-demo-$$$$
+	@# The engine: a local image from the same busybox rootfs, then cove run.
+	tar -C $(DEMO_BUNDLE)/rootfs -cf $(DEMO_BUNDLE)/rootfs.tar .
+	bin/cove image import $(DEMO_BUNDLE)/rootfs.tar localhost/cove-demo:latest
+	bin/cove run --rm localhost/cove-demo echo hello from cove run
 
 fmt-check:
 	@files=$$(git ls-files -co --exclude-standard '*.go'); \
