@@ -383,7 +383,7 @@ func (m *monitor) pump(f *os.File, stream string, typ byte) chan struct{} {
 	go func() {
 		defer close(done)
 		defer f.Close()
-		buf := make([]byte, 32*1024)
+		buf := make([]byte, 8*1024)
 		for {
 			n, err := f.Read(buf)
 			if n > 0 {
