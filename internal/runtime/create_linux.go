@@ -128,6 +128,9 @@ func (r *Runtime) create(o *CreateOptions, detached bool) (c *container, err err
 		return c, err
 	}
 	c.cg = cg
+	// The kernel's wait before the first cgroup move now overlaps the
+	// work up to spawn's Apply (see PrimeAttach).
+	cgroups.PrimeAttach()
 
 	req := &spawnRequest{
 		UIDMappings: spec.Linux.UIDMappings,

@@ -80,6 +80,7 @@ func (r *Runtime) Exec(o *ExecOptions) (int, error) {
 	}
 	if len(s.CgroupPaths) > 0 {
 		req.Place = cgroups.Load(s.CgroupPaths).Apply
+		cgroups.PrimeAttach() // overlaps the kernel's wait with the spawn
 	}
 	for i := 0; i < o.PreserveFds; i++ {
 		req.Files = append(req.Files, os.NewFile(uintptr(3+i), "preserved"))
