@@ -114,6 +114,15 @@ func TestEngineRunFlags(t *testing.T) {
 	if out := e.mustCove("run", "--rm", "--pid", "host", img, "sh", "-c", "test -d /proc/"+strconv.Itoa(os.Getpid())+" && echo yes"); out != "yes" {
 		t.Fatalf("--pid host: %q", out)
 	}
+	// --privileged: every capability, no seccomp, /sys writable.
+	if out := e.mustCove("run", "--rm", "--privileged", img, "sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; grep ' /sys ' /proc/mounts"); !strings.Contains(out, "CapEff:\t000001ffffffffff") && !strings.Contains(out, "CapEff:\t000001fffeffffff") || !strings.Contains(out, "Seccomp:\t0") || !strings.Contains(out, "sysfs rw") {
+		t.Fatalf("--privileged: %q", out)
+	}
+	envFile := filepath.Join(t.TempDir(), "env")
+	os.WriteFile(envFile, []byte("# comment\nFROMFILE=yes\n"), 0o644)
+	if out := e.mustCove("run", "--rm", "--env-file", envFile, img, "sh", "-c", "echo $FROMFILE"); out != "yes" {
+		t.Fatalf("--env-file: %q", out)
+	}
 	// --init: pid 1 is the init, the command its child.
 	if out := e.mustCove("run", "--rm", "--init", img, "cat", "/proc/1/cmdline"); !strings.Contains(out, "cove-init") {
 		t.Fatalf("--init: pid 1 is %q", out)

@@ -139,6 +139,11 @@ func Generate(img ocispec.ImageConfig, rootfs string, o Options) (*specs.Spec, e
 	if err != nil {
 		return nil, err
 	}
+	if o.Privileged || hasAll(o.CapAdd) {
+		// "All" means all this host lets us have (docker: the daemon's
+		// bounding set); asking for more makes capset fail.
+		caps = withinBounding(caps)
+	}
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 	s.Linux.Seccomp = seccomp.DefaultProfile(caps)
 	for _, so := range o.SecurityOpt {
@@ -468,4 +473,45 @@ func joinNamespaces(s *specs.Spec, join map[specs.LinuxNamespaceType]string) err
 		}
 	}
 	return nil
+}
+
+func hasAll(list []string) bool {
+	for _, c := range list {
+		if strings.EqualFold(c, "ALL") {
+			return true
+		}
+	}
+	return false
+}
+
+// withinBounding drops the capabilities missing from this process's
+// bounding set (CapBnd in /proc/self/status; AllCaps is in bit order).
+func withinBounding(caps []string) []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return caps
+	}
+	var bnd uint64
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			if bnd, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil {
+				found = true
+			}
+		}
+	}
+	if !found {
+		return caps
+	}
+	bit := map[string]int{}
+	for i, c := range AllCaps {
+		bit[c] = i
+	}
+	var out []string
+	for _, c := range caps {
+		if i, ok := bit[c]; !ok || bnd&(1<<i) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
