@@ -70,20 +70,14 @@ conformance:
 conformance-runc:
 	tests/conformance/run.sh /usr/sbin/runc --expect tests/conformance/runc-baseline.txt
 
+# bench: every bench/*.sh group, one report (bench/results/latest.md, a
+# PNG chart per group); bench-quick: the same with a few iterations (CI,
+# informational). bench/GROUP.sh [--quick] runs one group on its own.
 bench:
-	bench/runtime.sh
-	bench/checkpoint.sh
-	bench/network.sh
-	bench/images.sh
-	bench/storage.sh
+	bench/suite.sh
 
 bench-quick:
-	bench/runtime.sh --quick
-	bench/checkpoint.sh --quick
-	bench/network.sh --quick
-	bench/images.sh --quick
-	bench/engine.sh --quick
-	bench/storage.sh --quick
+	bench/suite.sh --quick
 
 # fuzz-quick: every Fuzz target in the repo (found by grep) for FUZZTIME
 # each, seeded from its testdata/fuzz corpus.

@@ -13,6 +13,7 @@ PACKAGES=(
 	busybox-static                    # test root filesystems (tests/fixtures)
 	runc crun                         # peers: conformance baseline, benchmarks
 	hyperfine time strace             # bench/runtime.sh, debugging
+	gnuplot-nox                       # bench/suite.sh: one PNG chart per benchmark group
 	shellcheck                        # lint stage of make test
 	qemu-system-x86 linux-image-cloud-amd64 cpio   # tests/cgroupv2 (pure v2 VM)
 	iproute2                          # network namespaces in tests

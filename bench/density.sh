@@ -29,10 +29,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=bench/lib/common.sh
 . "$here/lib/common.sh"
-n=100 rounds=${BENCH_ROUNDS:-1}
+n=100 rounds=${BENCH_ROUNDS:-1} settle=2
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--quick) n=10 ;;
+	--quick) n=10 settle=0.5 ;;
 	--n) n=${2:-}; shift ;;
 	--n=*) n=${1#--n=} ;;
 	-h | --help) sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -187,7 +187,7 @@ measure() {
 	before=$work/pids.before
 	all_pids >"$before"
 	sync
-	sleep 1
+	sleep "$settle"
 	m0=$(bench_mem_available_kib)
 	t0=$(bench_now_us)
 	for ((i = 0; i < n; i++)); do
@@ -198,7 +198,7 @@ measure() {
 	done
 	t1=$(bench_now_us)
 	started=$i
-	sleep 2
+	sleep "$settle"
 	m1=$(bench_mem_available_kib)
 	mapfile -t pids < <(container_pids "$name" | grep -E '^[1-9][0-9]*$')
 	if [[ ${#pids[@]} -ne $n ]]; then

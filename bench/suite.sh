@@ -69,6 +69,17 @@ if ! command -v gnuplot >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 || say "gnuplot-nox not installed: no charts"
 fi
 
+# precheck_GROUP: prints why GROUP cannot run here (then it is skipped), or
+# nothing. Groups also skip themselves: exit 77, or exit 0 without a table.
+# shellcheck disable=SC2317 # called indirectly, as precheck_$g
+precheck_engine() {
+	local b
+	for b in cove cove-monitor cove-runc; do
+		[[ -x $repo/bin/$b ]] || { echo "engine not built: bin/$b missing (make build)"; return; }
+	done
+	"$repo/bin/cove" run --help 2>&1 | grep -q -- --detach || echo "bin/cove has no run verb (rebuild with make build)"
+}
+
 declare -A status
 ran=()
 for g in "${groups[@]}"; do
@@ -82,6 +93,14 @@ for g in "${groups[@]}"; do
 		continue
 	fi
 	ran+=("$g")
+	if declare -F "precheck_$g" >/dev/null; then
+		why=$("precheck_$g")
+		if [[ -n $why ]]; then
+			status[$g]="skipped: $why"
+			say "$g: ${status[$g]}"
+			continue
+		fi
+	fi
 	args=()
 	$quick && args+=(--quick)
 	say "$g: bench/$g.sh ${args[*]}"

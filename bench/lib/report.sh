@@ -7,6 +7,7 @@
 # slowest, max(C)/max(P) (sorted, so the bar always spans both), when both
 # sides have min and max; otherwise no spread. For "higher is better"
 # metrics (throughput) the ratio is still C/P, so > 1 means cove is better.
+# Only positive medians make ratios (a noisy memory delta can be negative).
 
 # ratio_rows GROUP < TSV: "metric<TAB>cove<TAB>peer<TAB>ratio<TAB>lo<TAB>hi<TAB>better"
 # (lo and hi "-" when unknown), in the order the metrics were recorded.
@@ -20,7 +21,7 @@ ratio_rows() {
 		if (!(k in med)) { subj[m, ++ns[m]] = s }
 		med[k] = $5; mn[k] = $6; mx[k] = $7; better[m] = $9
 	}
-	function isnum(x) { return x ~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ && x + 0 != 0 }
+	function isnum(x) { return x ~ /^[0-9.]+(e[-+]?[0-9]+)?$/ && x + 0 > 0 }
 	END {
 		for (i = 1; i <= nm; i++) {
 			m = order[i]
@@ -81,7 +82,7 @@ ratio_chart() {
 		print NR - 1, "\"" lab "\"", $4, lo, hi }' <<<"$rows" >"$dat"
 	n=$(wc -l <"$dat")
 	gnuplot <<EOF
-set terminal pngcairo size $((n * 110 + 260 > 640 ? n * 110 + 260 : 640)),520 font "sans,10" noenhanced
+set terminal pngcairo size $((n * 130 + 260 > 640 ? n * 130 + 260 : 640)),520 font "sans,10" noenhanced
 set output "$png"
 set title "$title" noenhanced
 set ylabel "cove / peer, median (log scale; whiskers: fastest..slowest runs)"
