@@ -216,7 +216,7 @@ func newCreateRunCommand(run bool) *cobra.Command {
 			code := attachStream(st.Attach, st.Pid, o.Tty, o.Stdin, true)
 			engine.Trace("exited")
 			if r, err := e.Containers.Get(rec.ID); err == nil {
-				if err := e.Cleanup(r); err != nil {
+				if err := e.CleanupAttached(r); err != nil {
 					fmt.Fprintln(os.Stderr, "Error: cleanup:", err)
 				}
 			}
@@ -263,7 +263,7 @@ func newStartCommand() *cobra.Command {
 				}
 				code := attachStream(st.Attach, st.Pid, o.Tty, interactive && o.Stdin, true)
 				if r, err := e.Containers.Get(r.ID); err == nil {
-					e.Cleanup(r)
+					e.CleanupAttached(r)
 				}
 				if code != 0 {
 					os.Exit(code)

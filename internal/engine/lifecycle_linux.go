@@ -451,8 +451,14 @@ func readAll(f *os.File, buf []byte) (int, error) {
 // run directory. It is idempotent and safe after a crash at any step.
 // Preconditions: the supervisor is not alive (or never started).
 func (e *Engine) cleanupRun(r *container.Record, o *RunOptions) {
+	e.cleanupRunOpt(r, o, false)
+}
+
+// cleanupRunOpt is cleanupRun; with supervisorDeletes the runtime's state is
+// left to the supervisor, which deletes it while its client cleans up.
+func (e *Engine) cleanupRunOpt(r *container.Record, o *RunOptions, supervisorDeletes bool) {
 	run := e.RunDir(r.ID)
-	if o != nil && o.Runtime != "" {
+	if o != nil && o.Runtime != "" && !supervisorDeletes {
 		if _, err := os.Stat(filepath.Join(e.RuntimeRoot(o.Runtime), r.ID)); err == nil {
 			exec.Command(o.Runtime, "--root", e.RuntimeRoot(o.Runtime), "delete", "--force", r.ID).Run()
 		}
@@ -471,7 +477,14 @@ func (e *Engine) cleanupRun(r *container.Record, o *RunOptions) {
 
 // Cleanup is what the supervisor has cove do after the last exit: undo
 // the run and, for --rm containers, remove the container.
-func (e *Engine) Cleanup(r *container.Record) error {
+func (e *Engine) Cleanup(r *container.Record) error { return e.cleanup(r, false) }
+
+// CleanupAttached is Cleanup for the attached client that claimed the
+// cleanup (foreground run, start -a): the supervisor deletes the runtime's
+// state meanwhile.
+func (e *Engine) CleanupAttached(r *container.Record) error { return e.cleanup(r, true) }
+
+func (e *Engine) cleanup(r *container.Record, supervisorDeletes bool) error {
 	unlock, err := e.lock(r.ID)
 	if err != nil {
 		return err
@@ -486,10 +499,10 @@ func (e *Engine) Cleanup(r *container.Record) error {
 		unlock()
 		return err
 	}
-	e.cleanupRun(r, o)
+	e.cleanupRunOpt(r, o, supervisorDeletes)
 	unlock()
 	if o.AutoRemove {
-		return e.Remove(r, false)
+		return e.remove(r, false, supervisorDeletes)
 	}
 	return nil
 }

@@ -155,7 +155,9 @@ func (e *Engine) Wait(ctx context.Context, r *container.Record) (int, error) {
 }
 
 // Remove deletes a container: with force a running one is killed first.
-func (e *Engine) Remove(r *container.Record, force bool) error {
+func (e *Engine) Remove(r *container.Record, force bool) error { return e.remove(r, force, false) }
+
+func (e *Engine) remove(r *container.Record, force, supervisorDeletes bool) error {
 	st := e.State(r)
 	if !st.Running && st.MonitorPid != 0 && !st.Restarting {
 		// Exited; the supervisor is finishing up.
@@ -185,7 +187,7 @@ func (e *Engine) Remove(r *container.Record, force bool) error {
 		return nil // removed meanwhile (the supervisor's --rm cleanup)
 	}
 	o, _ := Options(r.Options)
-	e.cleanupRun(r, o)
+	e.cleanupRunOpt(r, o, supervisorDeletes)
 	crashPoint("rm:cleaned")
 	snaps, err := e.Snapshots()
 	if err != nil {

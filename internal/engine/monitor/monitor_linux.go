@@ -119,11 +119,14 @@ func Run(cfg Config, sync *os.File, first *os.File) int {
 		reapAll()
 		code, sig := exitCode(status)
 		m.writeExit(code, sig)
-		m.runtime("delete", "--force", cfg.ID)
 		m.closeIO()
 		if !m.shouldRestart(code, retries) {
-			// Gone from the engine's view before clients hear of the
-			// exit, so their cleanup does not wait for us.
+			// The runtime's delete runs while clients hear of the exit: a
+			// claiming client unmounts and removes meanwhile, leaving the
+			// runtime's state to us. We leave the engine's view first, so
+			// its cleanup does not wait for us.
+			rt := []string{cfg.Runtime, "--root", cfg.RuntimeRoot, "delete", "--force", cfg.ID}
+			del, derr := startProc(cfg.Runtime, rt, nil, nil, nil, nil)
 			os.Remove(filepath.Join(cfg.RunDir, MonitorFile))
 			if m.broadcast(FrameExit, []byte(strconv.Itoa(code))) == 0 {
 				// No claiming client heard of the exit: clean up ourselves.
@@ -131,8 +134,12 @@ func Run(cfg Config, sync *os.File, first *os.File) int {
 				m.claimed = false
 				m.mu.Unlock()
 			}
+			if derr == nil {
+				waitProc(del)
+			}
 			break
 		}
+		m.runtime("delete", "--force", cfg.ID)
 		m.broadcast(FrameExit, []byte(strconv.Itoa(code)))
 		m.dropClients()
 		retries++
