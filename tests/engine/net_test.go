@@ -15,14 +15,16 @@ import (
 // bridge, a published port answering on 127.0.0.1, cove port, and nothing
 // left after rm.
 func TestEngineNetworkBridge(t *testing.T) {
-	e := newEnv(t)
 	prefix := fmt.Sprintf("ce%d", os.Getpid()%1000)
 	subnet := fmt.Sprintf("10.213.%d.0/24", 100+os.Getpid()%100)
-	e.extra = []string{"COVE_DEFAULT_NETWORK=bridge", "COVE_NETWORK_PREFIX=" + prefix, "COVE_DEFAULT_SUBNET=" + subnet}
+	// Registered before newEnv's teardown, so it runs after it (the
+	// teardown's system check re-creates a network's bridge and table).
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", prefix+"0").Run()
 		exec.Command("nft", "delete", "table", "inet", prefix).Run()
 	})
+	e := newEnv(t)
+	e.extra = []string{"COVE_DEFAULT_NETWORK=bridge", "COVE_NETWORK_PREFIX=" + prefix, "COVE_DEFAULT_SUBNET=" + subnet}
 	out := e.mustCove("run", "--rm", img, "ip", "-4", "addr", "show", "eth0")
 	if !strings.Contains(out, "inet "+strings.TrimSuffix(subnet, "0/24")) {
 		t.Fatalf("no address from %s: %q", subnet, out)
