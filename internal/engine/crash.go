@@ -17,7 +17,7 @@ func crashPoint(step string) {
 // CrashSteps lists the steps crashPoint knows, in order.
 var CrashSteps = []string{
 	"create:prepared", "create:recorded",
-	"start:mounted", "start:spec", "start:monitor",
+	"start:mounted", "start:network", "start:spec", "start:monitor",
 	"rm:cleaned", "rm:layer",
 }
 

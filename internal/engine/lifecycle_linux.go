@@ -406,6 +406,14 @@ func (e *Engine) spawnMonitor(r *container.Record, o *RunOptions, so StartOption
 		return 0, nil, fmt.Errorf("start cove-monitor: %w", err)
 	}
 	sw.Close()
+	// Record the supervisor now (it writes the same itself): once our lock
+	// is gone, even by a crash, others must see it as alive, not clean up
+	// under it.
+	mp := strconv.Itoa(cmd.Process.Pid) + " " + monitor.ProcStartTime(cmd.Process.Pid) + "\n"
+	tmp := filepath.Join(run, monitor.MonitorFile+".cove")
+	if os.WriteFile(tmp, []byte(mp), 0o600) == nil {
+		os.Rename(tmp, filepath.Join(run, monitor.MonitorFile))
+	}
 	crashPoint("start:monitor")
 	// The supervisor lives on; we do not wait for it (it is reparented
 	// when we exit). Reap it if it exits while we run.

@@ -179,6 +179,7 @@ func (e *Engine) networkSetup(r *container.Record, o *RunOptions) (string, error
 		Network: netName, Ports: ports, Aliases: o.NetworkAliases, DNS: o.DNS}); err != nil {
 		return "", fmt.Errorf("--network %s: %w", mode, err)
 	}
+	crashPoint("start:network")
 	return nsPath, nil
 }
 

@@ -47,6 +47,17 @@ func (e *Engine) runtimeRun(r *container.Record, args ...string) ([]byte, error)
 	return out, nil
 }
 
+// settled returns the container's state once a start in progress (a
+// supervisor without a container pid yet) has either run or failed.
+func (e *Engine) settled(r *container.Record) State {
+	st := e.State(r)
+	for deadline := time.Now().Add(10 * time.Second); st.Status == StatusCreated && st.MonitorPid != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st = e.State(r)
+	}
+	return st
+}
+
 // Kill sends sig to the container's init.
 func (e *Engine) Kill(r *container.Record, sig syscall.Signal) error {
 	st := e.State(r)
@@ -72,7 +83,7 @@ func (e *Engine) Stop(ctx context.Context, r *container.Record, timeout time.Dur
 	if err != nil {
 		return err
 	}
-	st := e.State(r)
+	st := e.settled(r)
 	if !st.Running && st.MonitorPid == 0 {
 		return nil
 	}
@@ -158,8 +169,8 @@ func (e *Engine) Wait(ctx context.Context, r *container.Record) (int, error) {
 func (e *Engine) Remove(r *container.Record, force bool) error { return e.remove(r, force, false) }
 
 func (e *Engine) remove(r *container.Record, force, supervisorDeletes bool) error {
-	st := e.State(r)
-	if !st.Running && st.MonitorPid != 0 && !st.Restarting {
+	st := e.settled(r)
+	if st.Status == StatusExited && st.MonitorPid != 0 && !st.Restarting {
 		// Exited; the supervisor is finishing up.
 		e.waitGone(context.Background(), r, 10*time.Second)
 		st = e.State(r)

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,15 @@ import (
 // nothing that `cove system check` does not repair, and the container is
 // either gone or usable afterwards.
 func TestEngineCrashAtEachStep(t *testing.T) {
+	// A bridge network of the test's own, so start:network happens.
+	prefix := fmt.Sprintf("cc%d", os.Getpid()%1000)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", prefix+"0").Run()
+		exec.Command("nft", "delete", "table", "inet", prefix).Run()
+	})
 	e := newEnv(t)
+	e.extra = []string{"COVE_DEFAULT_NETWORK=bridge", "COVE_NETWORK_PREFIX=" + prefix,
+		"COVE_DEFAULT_SUBNET=" + fmt.Sprintf("10.214.%d.0/24", os.Getpid()%200)}
 	for _, step := range engine.CrashSteps {
 		t.Run(strings.ReplaceAll(step, ":", "-"), func(t *testing.T) {
 			name := "ceng-crash-" + strings.ReplaceAll(step, ":", "-")
@@ -49,6 +58,9 @@ func TestEngineCrashAtEachStep(t *testing.T) {
 			layers, _ := os.ReadDir(filepath.Join(e.root, "snapshots", "active"))
 			if len(layers) != 0 {
 				t.Fatalf("container layers left: %d", len(layers))
+			}
+			if links, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(links), prefix+"v") {
+				t.Fatalf("veth left:\n%s", links)
 			}
 		})
 	}
