@@ -51,6 +51,16 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	// busy: another cove holds the container's lock (a start or removal in
+	// progress); what it has half-built is not a leftover.
+	busy := func(id string) bool {
+		fd, err := unix.Open(e.Containers.Path(id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fd)
+		return unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil
+	}
 	known := map[string]*container.Record{}
 	for _, r := range recs {
 		known[r.ID] = r
@@ -104,7 +114,7 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 			}
 			r := known[id]
 			if r != nil {
-				if st := e.State(r); st.Running || st.MonitorPid != 0 {
+				if st := e.State(r); st.Running || st.MonitorPid != 0 || busy(id) {
 					continue
 				}
 			}
@@ -121,7 +131,7 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 		rel, _ := filepath.Rel(e.cfg.RunRoot, mp)
 		id, _, _ := strings.Cut(rel, "/")
 		if r := known[id]; r != nil {
-			if st := e.State(r); st.Running || st.MonitorPid != 0 {
+			if st := e.State(r); st.Running || st.MonitorPid != 0 || busy(id) {
 				continue
 			}
 		}
