@@ -20,6 +20,7 @@
 # monitor, conmon: processes started during the run that are not container
 # processes), per container. Everything is removed by id afterwards. The
 # subjects alternate order between rounds (BENCH_ROUNDS, default 1).
+# BENCH_SUBJECTS=cove-runc,runc limits the subjects (e.g. for N=1000).
 # --quick: N=10. Prints a Markdown report, writes
 # bench/results/density-<date>.md and records rows for bench/suite.sh.
 # Needs root.
@@ -35,7 +36,7 @@ while [[ $# -gt 0 ]]; do
 	--quick) n=10 settle=0.5 ;;
 	--n) n=${2:-}; shift ;;
 	--n=*) n=${1#--n=} ;;
-	-h | --help) sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "density.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -72,8 +73,10 @@ wrap() { unshare -m "$inner" "$@"; }
 # Subjects, with the path of their binary.
 names=() notes=()
 declare -A path
+wanted() { [[ -z ${BENCH_SUBJECTS:-} || ,$BENCH_SUBJECTS, == *,"$1",* ]]; }
 add_runtime() {
 	local name=$1 p=$2
+	wanted "$name" || return 0
 	if [[ -z $p || ! -x $p ]]; then
 		notes+=("$name skipped: not installed")
 		return
@@ -100,15 +103,21 @@ image=localhost/cove-bench/busybox:latest
 podman_args=(--root "$engroot/podman" --runroot "$engroot/podman-run" --cgroup-manager cgroupfs --events-backend file)
 # runc: crun 1.8.1 (podman's default) refuses hybrid cgroup hosts.
 podman_run=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --network none)
-if [[ -x $cove ]] && "$cove" run --help 2>&1 | grep -q -- --detach; then
+if ! wanted cove && ! wanted podman; then
+	: # engines not asked for
+elif [[ -x $cove ]] && "$cove" run --help 2>&1 | grep -q -- --detach; then
 	mkdir -p "$engroot"
-	if "$cove" --root "$engroot/cove" import "$bundle/rootfs" "$image" >/dev/null 2>"$work/cove-import.err"; then
+	if ! wanted cove; then
+		:
+	elif "$cove" --root "$engroot/cove" import "$bundle/rootfs" "$image" >/dev/null 2>"$work/cove-import.err"; then
 		names+=(cove)
 		path[cove]=$cove
 	else
 		notes+=("cove skipped: import of the rootfs failed: $(tail -1 "$work/cove-import.err")")
 	fi
-	if command -v podman >/dev/null; then
+	if ! wanted podman; then
+		:
+	elif command -v podman >/dev/null; then
 		if tar -C "$bundle/rootfs" -c . | podman "${podman_args[@]}" import - "$image" >/dev/null 2>"$work/podman-import.err"; then
 			names+=(podman)
 			path[podman]=$(command -v podman)
@@ -251,10 +260,14 @@ for ((r = 0; r < rounds; r++)); do
 	fi
 	for name in "${order[@]}"; do
 		measure "$name"
-		bench_record density "time to $n running" "$name" s "${t_all[$name]}" - - 1
-		bench_record density "host memory per container" "$name" KiB "${mem_each[$name]}" - - "$n"
-		bench_record density "cgroup memory per container" "$name" KiB "${cg_each[$name]}" - - "$n"
-		bench_record density "leftover PSS per container" "$name" KiB "${pss_left[$name]}" - - "$n"
+		# Runtimes are compared with runtimes, engines with engines: the
+		# suite pairs subjects of the same metric only.
+		kind=runtime
+		[[ $name == cove || $name == podman ]] && kind=engine
+		bench_record density "$kind: $n running" "$name" s "${t_all[$name]}" - - 1
+		bench_record density "$kind: host mem/ctr" "$name" KiB "${mem_each[$name]}" - - "$n"
+		bench_record density "$kind: cgroup mem/ctr" "$name" KiB "${cg_each[$name]}" - - "$n"
+		bench_record density "$kind: leftover PSS/ctr" "$name" KiB "${pss_left[$name]}" - - "$n"
 	done
 done
 stamp=$(date -u +%Y%m%d-%H%M%S)

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Turns the Markdown reports of bench groups that do not call bench_record
-# (runtime, checkpoint, images, network, live) into bench_record TSV rows,
+# (runtime, engine, checkpoint, images, network, live) into bench_record TSV rows,
 # so bench/suite.sh can compute ratios and draw charts for every group.
 # Sourced by suite.sh after lib/common.sh. Each parser reads the group's
 # report on stdin and writes rows with bench_record (BENCH_DATA set).
@@ -100,5 +100,19 @@ parse_live() {
 			med=${BASH_REMATCH[1]} mn=${BASH_REMATCH[2]} mx=${BASH_REMATCH[3]}
 			bench_record live "${f[1]}" "${head[$i]%% ms (min-max)}" ms "$med" "$mn" "$mx" -
 		done
+	done < <(md_tables)
+}
+
+# parse_engine: bench/engine.sh (run --rm medians; supervisor RSS and PSS).
+parse_engine() {
+	local t name a b
+	while IFS=$'\t' read -r t name a b _; do
+		case $t in
+		1) bench_record engine "run --rm true" "$name" ms "$(num "$a")" - - - ;;
+		2)
+			bench_record engine "supervisor RSS" "$name" KiB "$(num "$a")" - - -
+			bench_record engine "supervisor PSS" "$name" KiB "$(num "$b")" - - -
+			;;
+		esac
 	done < <(md_tables)
 }

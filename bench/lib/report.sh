@@ -99,7 +99,7 @@ set datafile separator "\t"
 plot 1 with lines lt 1 lc rgb "#cc0000" dt 2, \
      "$dat" using 1:(\$3 < 0.125 ? 0.125 : (\$3 > 8 ? 8 : \$3)):xtic(2) with boxes lc rgb "#4477aa", \
      "" using 1:3:(\$4 < 0.125 ? 0.125 : \$4):(\$5 > 8 ? 8 : \$5) with yerrorbars lc rgb "black" pt 7 ps 0 lw 1.5, \
-     "" using 1:(\$5 > 8 ? 8 : \$5):(sprintf("%.2f", \$3)) with labels offset 0,0.8 font "sans,9"
+     "" using 1:(\$5 > 6 ? 6 : \$5):(sprintf("%.2f", \$3)) with labels offset 0,0.8 font "sans,9"
 EOF
 	local rc=$?
 	rm -f "$dat"
