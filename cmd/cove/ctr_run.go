@@ -31,6 +31,7 @@ type runFlags struct {
 	entrypoint string
 	shmSize    string
 	detach     bool
+	res        resourceFlags
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
@@ -77,6 +78,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.Devices, "device", nil, "add a host device HOST[:CONTAINER[:rwm]]")
 	fs.StringArrayVar(&o.GroupAdd, "group-add", nil, "additional group")
 	fs.StringVar(&o.CgroupParent, "cgroup-parent", "", "parent cgroup of the container's (default /cove)")
+	f.res.add(fs, false)
 }
 
 // options completes the run options from flags and positional arguments.
@@ -110,6 +112,9 @@ func (f *runFlags) options(c *cobra.Command, args []string) (*engine.RunOptions,
 	}
 	if o.Restart == "no" {
 		o.Restart = ""
+	}
+	if err := f.res.parse(c.Flags(), &o.Resources); err != nil {
+		return nil, err
 	}
 	return o, o.Validate()
 }

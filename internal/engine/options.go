@@ -100,6 +100,9 @@ func (o *RunOptions) Validate() error {
 	if _, err := specgen.Capabilities(o.Privileged, o.CapAdd, o.CapDrop); err != nil {
 		return err
 	}
+	if err := o.Resources.Check(); err != nil {
+		return err
+	}
 	return nil
 }
 

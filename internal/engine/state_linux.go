@@ -34,6 +34,7 @@ type State struct {
 	FinishedAt   time.Time `json:"FinishedAt"`
 	MonitorPid   int       `json:"MonitorPid,omitempty"`
 	MonitorLost  bool      `json:"MonitorLost,omitempty"` // supervisor died; container still running
+	OOMKilled    bool      `json:"OOMKilled"`
 	RestartCount int       `json:"RestartCount"`
 	Error        string    `json:"Error,omitempty"`
 }
@@ -110,6 +111,7 @@ func (e *Engine) State(r *container.Record) State {
 	case hasExit && !(monAlive && ipid > 0 && alive(ipid, "") && started.After(ex.FinishedAt)):
 		s.Status = StatusExited
 		s.ExitCode = ex.Code
+		s.OOMKilled = ex.OOMKilled
 		s.FinishedAt = ex.FinishedAt
 		if monAlive && (r != nil) {
 			// Exited but about to restart.

@@ -474,6 +474,9 @@ func (m *monitor) writeExit(code, sig int) {
 	if sig != 0 {
 		b = append(b, `,"signal":`+strconv.Itoa(sig)...)
 	}
+	if oomKilled(m.cfg.Bundle) {
+		b = append(b, `,"oomKilled":true`...)
+	}
 	b = append(b, `,"finishedAt":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`...)
 	tmp := m.cfg.ExitPath + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

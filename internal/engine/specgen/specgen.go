@@ -76,6 +76,9 @@ type Options struct {
 	Mounts []specs.Mount
 	// CgroupsPath is the container's cgroup (e.g. /cove/<id>).
 	CgroupsPath string
+	// Resources are the resource limits (--memory, --cpus, ...), in
+	// docker's HostConfig field names.
+	Resources
 	// Environ resolves KEY-only -e entries; nil: os.Getenv.
 	Environ func(string) (string, bool) `json:"-"`
 }
@@ -228,6 +231,9 @@ func Generate(img ocispec.ImageConfig, rootfs string, o Options) (*specs.Spec, e
 		}
 		s.Linux.Devices = append(s.Linux.Devices, dev)
 		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, rule)
+	}
+	if err := o.Resources.ApplyTo(s); err != nil {
+		return nil, err
 	}
 	if err := joinNamespaces(s, o.JoinNS); err != nil {
 		return nil, err
