@@ -83,7 +83,7 @@ func (f *resourceFlags) parse(fs *pflag.FlagSet, r *specgen.Resources) error {
 			return fmt.Errorf("--cpus %s: want a non-negative number", f.cpus)
 		}
 		r.NanoCpus = int64(math.Round(v * 1e9))
-		if fs.Changed("cpus") && !fs.Changed("cpu-quota") && !fs.Changed("cpu-period") {
+		if !fs.Changed("cpu-quota") && !fs.Changed("cpu-period") {
 			// An update from quota/period to --cpus replaces them.
 			r.CPUQuota, r.CPUPeriod = 0, 0
 		}
@@ -96,6 +96,10 @@ func (f *resourceFlags) parse(fs *pflag.FlagSet, r *specgen.Resources) error {
 	}
 	if fs.Changed("cpu-period") {
 		r.CPUPeriod = f.cpuPeriod
+	}
+	if (fs.Changed("cpu-quota") || fs.Changed("cpu-period")) && !fs.Changed("cpus") {
+		// An update from --cpus to quota/period replaces it.
+		r.NanoCpus = 0
 	}
 	if fs.Changed("cpuset-cpus") {
 		r.CpusetCpus = f.cpusetCpus

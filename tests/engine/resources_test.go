@@ -159,6 +159,10 @@ func TestEngineResourcesCPUQuota(t *testing.T) {
 	if s := share(); s < 0.375 || s > 0.625 {
 		t.Errorf("--cpus 0.5: busy loop used %.2f CPUs, want 0.5 ± 25%%", s)
 	}
+	e.mustCove("update", "--cpus", "0.2", "cengres-cpu")
+	if s := share(); s < 0.15 || s > 0.25 {
+		t.Errorf("after update --cpus 0.2: busy loop used %.2f CPUs, want 0.2 ± 25%%", s)
+	}
 }
 
 // dd with O_DIRECT runs at --device-write-bps (cgroup v1 blkio throttles
@@ -176,5 +180,41 @@ func TestEngineResourcesBlkio(t *testing.T) {
 	// 10 MiB at 5 MiB/s: 2 s (the first second's budget may be spent at once).
 	if rate := 10 / el; rate < 3.75 || rate > 6.25 {
 		t.Errorf("dd at --device-write-bps 5mb: %.2f MiB/s (%.2f s), want 5 ± 25%%", rate, el)
+	}
+}
+
+// cove update changes limits live, persists them for the next start, and
+// refuses bad values without changing anything.
+func TestEngineResourcesUpdate(t *testing.T) {
+	skipWithoutV1(t, "memory")
+	e := newEnv(t)
+	id := e.mustCove("run", "-d", "--name", "cengres-up", "--memory", "32m", "--pids-limit", "20", img, "sleep", "60")
+	e.mustCove("update", "--memory", "64m", "--pids-limit", "30", "--cpu-quota", "20000", "--restart", "on-failure:2", "cengres-up")
+	for _, c := range []struct{ ctl, file, want string }{
+		{"memory", "memory.limit_in_bytes", "67108864"},
+		{"pids", "pids.max", "30"},
+		{"cpu", "cpu.cfs_quota_us", "20000"},
+	} {
+		if got := cgroupFile(t, c.ctl, id, c.file); got != c.want {
+			t.Errorf("after update: %s/%s = %q, want %q", c.ctl, c.file, got, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"--memory", "1m"}, {"--cpuset-cpus", "0-99"}, {"--pids-limit", "-7"}, {"--restart", "sometimes"}} {
+		out, code := e.cove(append(append([]string{"update"}, bad...), "cengres-up")...)
+		if code != 125 || !strings.Contains(out, bad[0]) {
+			t.Errorf("update %v: exit %d, want 125 naming the flag:\n%s", bad, code, out)
+		}
+	}
+	if got := cgroupFile(t, "memory", id, "memory.limit_in_bytes"); got != "67108864" {
+		t.Errorf("a refused update changed memory.limit_in_bytes to %s", got)
+	}
+	e.mustCove("stop", "-t", "0", "cengres-up")
+	e.mustCove("update", "--pids-limit", "40", "cengres-up")
+	if got := e.inspect("cengres-up", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuQuota}} {{.HostConfig.restart}}"); got != "6.7108864e+07 40 20000 on-failure:2" {
+		t.Errorf("inspect after updates: %q", got)
+	}
+	e.mustCove("start", "cengres-up")
+	if got := cgroupFile(t, "pids", id, "pids.max"); got != "40" {
+		t.Errorf("pids.max after restart = %q, want the updated 40", got)
 	}
 }

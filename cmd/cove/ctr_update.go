@@ -1,0 +1,60 @@
+package main
+
+// `cove update`: change resource limits of containers, live.
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"cove/internal/engine"
+	"cove/internal/engine/container"
+)
+
+func init() { register(newUpdateCommand) }
+
+func newUpdateCommand() *cobra.Command {
+	var f resourceFlags
+	var restart string
+	c := &cobra.Command{
+		Use:   "update [flags] CONTAINER...",
+		Short: "Update the resource limits (and restart policy) of containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			fs := c.Flags()
+			n := 0
+			fs.Visit(func(fl *pflag.Flag) {
+				if c.InheritedFlags().Lookup(fl.Name) == nil {
+					n++
+				}
+			})
+			if n == 0 {
+				return fmt.Errorf("update: give at least one limit to change")
+			}
+			if fs.Changed("restart") {
+				if _, _, err := engine.RestartPolicy(restart); err != nil {
+					return err
+				}
+			}
+			e, err := openEngine()
+			if err != nil {
+				return err
+			}
+			return forEach(e, args, false, func(r *container.Record) error {
+				return e.Update(r, func(o *engine.RunOptions) error {
+					if fs.Changed("restart") {
+						o.Restart = restart
+						if restart == "no" {
+							o.Restart = ""
+						}
+					}
+					return f.parse(fs, &o.Resources)
+				})
+			})
+		},
+	}
+	f.add(c.Flags(), true)
+	c.Flags().StringVar(&restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
+	return c
+}
