@@ -412,7 +412,11 @@ func (e *Engine) spawnMonitor(r *container.Record, o *RunOptions, so StartOption
 	mp := strconv.Itoa(cmd.Process.Pid) + " " + monitor.ProcStartTime(cmd.Process.Pid) + "\n"
 	tmp := filepath.Join(run, monitor.MonitorFile+".cove")
 	if os.WriteFile(tmp, []byte(mp), 0o600) == nil {
-		os.Rename(tmp, filepath.Join(run, monitor.MonitorFile))
+		// Only if the supervisor has not written it (or already removed
+		// it on leaving: then the file is stale but names a process that
+		// exits as soon as we hang up).
+		os.Link(tmp, filepath.Join(run, monitor.MonitorFile))
+		os.Remove(tmp)
 	}
 	crashPoint("start:monitor")
 	// The supervisor lives on; we do not wait for it (it is reparented
@@ -498,7 +502,10 @@ func (e *Engine) cleanup(r *container.Record, supervisorDeletes bool) error {
 		return err
 	}
 	st := e.State(r)
-	if st.Running || st.MonitorPid != 0 && !st.Restarting {
+	// An exited container whose supervisor will not restart it can be
+	// cleaned up even while the supervisor finishes (deleting the runtime's
+	// state, waiting for its client to hang up).
+	if st.Running || st.MonitorPid != 0 && (st.Restarting || st.Status != StatusExited) {
 		unlock()
 		return nil
 	}

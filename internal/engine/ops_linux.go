@@ -170,12 +170,11 @@ func (e *Engine) Remove(r *container.Record, force bool) error { return e.remove
 
 func (e *Engine) remove(r *container.Record, force, supervisorDeletes bool) error {
 	st := e.settled(r)
-	if st.Status == StatusExited && st.MonitorPid != 0 && !st.Restarting {
-		// Exited; the supervisor is finishing up.
-		e.waitGone(context.Background(), r, 10*time.Second)
-		st = e.State(r)
-	}
-	if st.Running || st.MonitorPid != 0 {
+	// Exited and not to be restarted: a supervisor still alive is only
+	// finishing up (runtime delete, waiting for its client, or waiting for
+	// this very removal as its cleanup callback).
+	finishing := st.Status == StatusExited && !st.Restarting
+	if st.Running || st.MonitorPid != 0 && !finishing {
 		if !force {
 			return fmt.Errorf("container %s is %s: stop it first or use --force", r.Name, st.Status)
 		}
