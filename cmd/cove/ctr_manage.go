@@ -137,7 +137,14 @@ func newCtrRemoveCommand(use string) *cobra.Command {
 				return err
 			}
 			return forEach(e, args, false, func(r *container.Record) error {
-				return e.Remove(r, force)
+				o, _ := engine.Options(r.Options)
+				if err := e.Remove(r, force); err != nil {
+					return err
+				}
+				if volumes {
+					return e.RemoveAnonymousVolumes(r.ID, o)
+				}
+				return nil
 			})
 		},
 	}

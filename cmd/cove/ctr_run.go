@@ -79,6 +79,9 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.GroupAdd, "group-add", nil, "additional group")
 	fs.StringVar(&o.CgroupParent, "cgroup-parent", "", "parent cgroup of the container's (default /cove)")
 	f.res.add(fs, false)
+	fs.StringArrayVarP(&o.VolumeFlags, "volume", "v", nil, "mount a volume or host path [SOURCE:]TARGET[:OPTIONS]")
+	fs.StringArrayVar(&o.MountFlags, "mount", nil, "mount type=volume|bind|tmpfs,source=..,target=..[,readonly]")
+	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "mount the volumes of another container CONTAINER[:ro|rw]")
 }
 
 // options completes the run options from flags and positional arguments.

@@ -85,8 +85,12 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 	if o.Hostname == "" && o.UtsMode != "host" {
 		o.Hostname = id[:12]
 	}
+	if err := e.prepareVolumes(id, o); err != nil {
+		return nil, &ExitError{Code: 125, Err: err}
+	}
 	raw, err := encodeOptions(o)
 	if err != nil {
+		e.releaseVolumes(id, o, true)
 		return nil, err
 	}
 	rec := &container.Record{
@@ -101,12 +105,14 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 		return nil, err
 	}
 	if err := snaps.Prepare(id, rec.ChainID, snapshot.WithLabels(map[string]string{"cove.container": id})); err != nil {
+		e.releaseVolumes(id, o, true)
 		return nil, fmt.Errorf("prepare container layer: %w", err)
 	}
 	trace("layer prepared")
 	crashPoint("create:prepared")
 	if err := e.Containers.Create(rec); err != nil {
 		snaps.RemoveActive(id)
+		e.releaseVolumes(id, o, true)
 		return nil, err
 	}
 	trace("recorded")
@@ -268,6 +274,11 @@ func (e *Engine) spec(r *container.Record, o *RunOptions, rootfs string) (*specs
 		return nil, err
 	}
 	so.Mounts = append(files, so.Mounts...)
+	vm, err := e.volumeMounts(context.Background(), r, o, rootfs)
+	if err != nil {
+		return nil, err
+	}
+	so.Mounts = append(so.Mounts, vm...)
 	return specgen.Generate(img.Config.Config, rootfs, so)
 }
 

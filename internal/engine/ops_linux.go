@@ -207,7 +207,11 @@ func (e *Engine) remove(r *container.Record, force, supervisorDeletes bool) erro
 		return fmt.Errorf("remove container layer of %s: %w", r.Name, err)
 	}
 	crashPoint("rm:layer")
-	return e.Containers.Remove(r)
+	if err := e.Containers.Remove(r); err != nil {
+		return err
+	}
+	// Volumes outlive their container; --rm takes its anonymous ones along.
+	return e.releaseVolumes(r.ID, o, o != nil && o.AutoRemove)
 }
 
 // Pause freezes the container.

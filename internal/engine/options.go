@@ -35,6 +35,8 @@ type RunOptions struct {
 	// CgroupParent is where the container's cgroup goes (default /cove).
 	CgroupParent string `json:"cgroupParent,omitempty"`
 	Pull         string `json:"-"` // missing (default), always, never
+	// VolumeOptions are -v, --mount, --volumes-from and what they resolved to.
+	VolumeOptions
 }
 
 // RestartPolicy splits --restart into its name and retry count.
@@ -101,6 +103,9 @@ func (o *RunOptions) Validate() error {
 		return err
 	}
 	if err := o.Resources.Check(); err != nil {
+		return err
+	}
+	if _, err := o.parseVolumeFlags(); err != nil {
 		return err
 	}
 	return nil
