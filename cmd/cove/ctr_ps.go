@@ -221,6 +221,10 @@ type inspectCtr struct {
 	Driver       string             `json:"Driver"`
 	Config       inspectConfig      `json:"Config"`
 	HostConfig   *engine.RunOptions `json:"HostConfig"`
+	// With --size: the writable layer's bytes, plus the image's, and its cap.
+	SizeRw       *int64 `json:"SizeRw,omitempty"`
+	SizeRootFs   *int64 `json:"SizeRootFs,omitempty"`
+	StorageLimit *int64 `json:"StorageLimit,omitempty"`
 }
 
 type inspectConfig struct {
@@ -239,6 +243,7 @@ type inspectConfig struct {
 
 func newCtrInspectCommand() *cobra.Command {
 	var format, typ string
+	var size bool
 	c := &cobra.Command{
 		Use:   "inspect [flags] CONTAINER|IMAGE...",
 		Short: "Show low-level information on containers (or images)",
@@ -287,6 +292,11 @@ func newCtrInspectCommand() *cobra.Command {
 				if snaps, err := e.Snapshots(); err == nil {
 					v.Driver = snaps.Driver()
 				}
+				if size {
+					if cs, err := e.Size(r); err == nil {
+						v.SizeRw, v.SizeRootFs, v.StorageLimit = &cs.SizeRw, &cs.SizeRootFs, &cs.Limit
+					}
+				}
 				out = append(out, v)
 			}
 			if format != "" {
@@ -313,5 +323,6 @@ func newCtrInspectCommand() *cobra.Command {
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "Go template")
 	c.Flags().StringVar(&typ, "type", "", "container or image")
+	c.Flags().BoolVarP(&size, "size", "s", false, "show the container's disk use (SizeRw, SizeRootFs, StorageLimit)")
 	return c
 }

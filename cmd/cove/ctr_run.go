@@ -32,6 +32,7 @@ type runFlags struct {
 	shmSize    string
 	detach     bool
 	res        resourceFlags
+	storageOpt []string
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
@@ -79,6 +80,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.GroupAdd, "group-add", nil, "additional group")
 	fs.StringVar(&o.CgroupParent, "cgroup-parent", "", "parent cgroup of the container's (default /cove)")
 	f.res.add(fs, false)
+	fs.StringArrayVar(&f.storageOpt, "storage-opt", nil, "storage option: size=SIZE caps the writable layer")
 	fs.StringArrayVarP(&o.VolumeFlags, "volume", "v", nil, "mount a volume or host path [SOURCE:]TARGET[:OPTIONS]")
 	fs.StringArrayVar(&o.MountFlags, "mount", nil, "mount type=volume|bind|tmpfs,source=..,target=..[,readonly]")
 	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "mount the volumes of another container CONTAINER[:ro|rw]")
@@ -117,6 +119,9 @@ func (f *runFlags) options(c *cobra.Command, args []string) (*engine.RunOptions,
 		o.Restart = ""
 	}
 	if err := f.res.parse(c.Flags(), &o.Resources); err != nil {
+		return nil, err
+	}
+	if o.StorageOpt, err = kvMap(f.storageOpt, "--storage-opt"); err != nil {
 		return nil, err
 	}
 	return o, o.Validate()

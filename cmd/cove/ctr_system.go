@@ -13,7 +13,7 @@ func init() { register(newSystemCommand) }
 func newSystemCommand() *cobra.Command {
 	c := &cobra.Command{Use: "system", Short: "Manage cove itself", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
-	c.AddCommand(newSystemCheckCommand(), newRestartPolicyCommand())
+	c.AddCommand(newSystemCheckCommand(), newRestartPolicyCommand(), newSystemDfCommand())
 	return c
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,6 +18,7 @@ func init() { register(newUpdateCommand) }
 func newUpdateCommand() *cobra.Command {
 	var f resourceFlags
 	var restart string
+	var storageOpt []string
 	c := &cobra.Command{
 		Use:   "update [flags] CONTAINER...",
 		Short: "Update the resource limits (and restart policy) of containers",
@@ -49,12 +51,25 @@ func newUpdateCommand() *cobra.Command {
 							o.Restart = ""
 						}
 					}
+					if fs.Changed("storage-opt") {
+						so, err := kvMap(storageOpt, "--storage-opt")
+						if err != nil {
+							return err
+						}
+						m := maps.Clone(o.StorageOpt)
+						if m == nil {
+							m = map[string]string{}
+						}
+						maps.Copy(m, so)
+						o.StorageOpt = m
+					}
 					return f.parse(fs, &o.Resources)
 				})
 			})
 		},
 	}
 	f.add(c.Flags(), true)
+	c.Flags().StringArrayVar(&storageOpt, "storage-opt", nil, "storage option: size=SIZE resizes the writable layer")
 	c.Flags().StringVar(&restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
 	return c
 }

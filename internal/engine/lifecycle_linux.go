@@ -104,9 +104,15 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 	if err != nil {
 		return nil, err
 	}
-	if err := snaps.Prepare(id, rec.ChainID, snapshot.WithLabels(map[string]string{"cove.container": id})); err != nil {
+	popts, err := o.snapshotOptions()
+	if err != nil {
 		e.releaseVolumes(id, o, true)
-		return nil, fmt.Errorf("prepare container layer: %w", err)
+		return nil, err
+	}
+	popts = append(popts, snapshot.WithLabels(map[string]string{"cove.container": id}))
+	if err := snaps.Prepare(id, rec.ChainID, popts...); err != nil {
+		e.releaseVolumes(id, o, true)
+		return nil, storageError(&o.StorageOptions, fmt.Errorf("prepare container layer: %w", err))
 	}
 	trace("layer prepared")
 	crashPoint("create:prepared")

@@ -37,6 +37,8 @@ type RunOptions struct {
 	Pull         string `json:"-"` // missing (default), always, never
 	// VolumeOptions are -v, --mount, --volumes-from and what they resolved to.
 	VolumeOptions
+	// StorageOptions are --storage-opt (size= caps the writable layer).
+	StorageOptions
 }
 
 // RestartPolicy splits --restart into its name and retry count.
@@ -106,6 +108,9 @@ func (o *RunOptions) Validate() error {
 		return err
 	}
 	if _, err := o.parseVolumeFlags(); err != nil {
+		return err
+	}
+	if _, err := o.StorageSize(); err != nil {
 		return err
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 
@@ -11,9 +12,11 @@ import (
 )
 
 // Update changes a stored container's options with change (resource
-// limits, restart policy), checks them, applies the limits to the running
-// container through the runtime's `update --resources -`, and only then
-// saves the record: a refused update changes nothing. A new restart
+// limits, restart policy, --storage-opt size=), checks them, resizes the
+// writable layer, applies the limits to the running container through the
+// runtime's `update --resources -`, and only then saves the record: a
+// refused update changes nothing (but a resize done before a refused
+// resource update stays, and is recorded). A new restart
 // policy takes effect at the next start (the running supervisor keeps its
 // own).
 func (e *Engine) Update(r *container.Record, change func(*RunOptions) error) error {
@@ -30,7 +33,11 @@ func (e *Engine) Update(r *container.Record, change func(*RunOptions) error) err
 	if err != nil {
 		return err
 	}
+	old := StorageOptions{StorageOpt: maps.Clone(o.StorageOpt)}
 	if err := change(o); err != nil {
+		return err
+	}
+	if _, err := o.StorageSize(); err != nil {
 		return err
 	}
 	if err := o.Resources.Check(); err != nil {
@@ -41,6 +48,9 @@ func (e *Engine) Update(r *container.Record, change func(*RunOptions) error) err
 	}
 	if o.AutoRemove && o.Restart != "" && o.Restart != "no" {
 		return fmt.Errorf("--restart: container %s was started with --rm", cur.Name)
+	}
+	if err := e.resizeStorage(cur, &old, &o.StorageOptions); err != nil {
+		return err
 	}
 	if e.State(cur).Running {
 		lr, err := o.Resources.Linux()

@@ -1,0 +1,60 @@
+package engine_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// --storage-opt size caps the writable layer (loop driver on this ext4):
+// writes stop at the cap inside the container; inspect --size, update
+// --storage-opt, volume --opt size, info and system df report it.
+func TestEngineStorageQuota(t *testing.T) {
+	e := newEnv(t)
+	info := e.mustCove("info")
+	if !strings.Contains(info, "Quota Driver (--storage-opt size): ") || strings.Contains(info, "size): none") {
+		t.Skipf("no quota driver here:\n%s", info)
+	}
+	out, code := e.cove("run", "--name", "cengsto", "--storage-opt", "size=20m", img,
+		"sh", "-c", "dd if=/dev/zero of=/big bs=1M count=40; echo dd=$?")
+	if code != 0 || !strings.Contains(out, "No space left") || !strings.Contains(out, "dd=1") {
+		t.Fatalf("dd of 40 MiB into a 20 MiB layer: exit %d\n%s", code, out)
+	}
+	sizes := strings.Fields(e.mustCove("inspect", "--size", "-f", "{{.SizeRw}} {{.StorageLimit}}", "cengsto"))
+	rw, _ := strconv.ParseFloat(sizes[0], 64)
+	limit, _ := strconv.ParseFloat(sizes[1], 64)
+	if limit < 20<<20 || limit > 24<<20 || rw < 15<<20 || rw > limit {
+		t.Errorf("inspect --size: SizeRw %v StorageLimit %v, want ~20 MiB used of a ~20 MiB cap", rw, limit)
+	}
+	// Shrinking below the usage is refused, growing (stopped) works.
+	if out, code := e.cove("update", "--storage-opt", "size=10m", "cengsto"); code != 125 || !strings.Contains(out, "--storage-opt") {
+		t.Errorf("update to below usage: exit %d\n%s", code, out)
+	}
+	e.mustCove("update", "--storage-opt", "size=64m", "cengsto")
+	if got := e.inspect("cengsto", "{{.HostConfig.StorageOpt.size}}"); got != "64m" {
+		t.Errorf("StorageOpt after update: %q", got)
+	}
+	e.mustCove("start", "-a", "cengsto") // the same dd now fits
+	if out, code := e.cove("run", "--rm", "--storage-opt", "bogus=1", img, "true"); code != 125 || !strings.Contains(out, "--storage-opt") {
+		t.Errorf("unknown storage option: exit %d\n%s", code, out)
+	}
+
+	// A capped volume.
+	e.mustCove("volume", "create", "--opt", "size=10m", "cengsto-v")
+	// Its loop filesystem stays mounted until the volume is removed.
+	t.Cleanup(func() { e.cove("volume", "rm", "-f", "cengsto-v") })
+	out, code = e.cove("run", "--rm", "-v", "cengsto-v:/v", img, "dd", "if=/dev/zero", "of=/v/big", "bs=1M", "count=20")
+	if code == 0 || !strings.Contains(out, "No space left") {
+		t.Errorf("dd of 20 MiB into a 10 MiB volume: exit %d\n%s", code, out)
+	}
+	df := e.mustCove("system", "df")
+	for _, want := range []string{"Images          1", "Containers      1", "Local Volumes   1"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("system df lacks %q:\n%s", want, df)
+		}
+	}
+	dfv := e.mustCove("system", "df", "-v")
+	if !strings.Contains(dfv, "cengsto-v") || !strings.Contains(dfv, "cengsto") {
+		t.Errorf("system df -v lacks the container or volume:\n%s", dfv)
+	}
+}
