@@ -3,8 +3,13 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"cove/internal/engine/container"
+	"cove/internal/engine/quota"
 	"cove/internal/engine/snapshot"
 )
 
@@ -43,6 +48,14 @@ func (e *Engine) resizeStorage(r *container.Record, old, o *StorageOptions) erro
 	snaps, err := e.Snapshots()
 	if err != nil {
 		return err
+	}
+	// A loop-capped layer grows offline without CAP_SYS_RESOURCE; its
+	// unmount does not fail while the container's overlay still holds the
+	// filesystem, so the engine refuses a layer in use itself rather than
+	// letting e2fsck and resize2fs run under a live filesystem.
+	if a, err := snaps.Active(r.ID); err == nil && a.Quota != nil && a.Quota.Driver == quota.Loop &&
+		!capSysResource() && e.layerInUse(r) {
+		return &ExitError{Code: 125, Err: fmt.Errorf("--storage-opt size=%s: growing a loop-capped layer in use needs CAP_SYS_RESOURCE (online ext4 resize), which cove lacks here; stop container %s first", o.StorageOpt["size"], r.Name)}
 	}
 	if err := snaps.Resize(r.ID, size); err != nil {
 		return storageError(o, err)
@@ -88,4 +101,39 @@ func (e *Engine) Size(r *container.Record) (ContainerSize, error) {
 		c = in.Parent
 	}
 	return cs, nil
+}
+
+// layerInUse reports whether container r's layer is mounted (running, or
+// started and not yet cleaned up).
+func (e *Engine) layerInUse(r *container.Record) bool {
+	if e.State(r).Running {
+		return true
+	}
+	rootfs := filepath.Join(e.RunDir(r.ID), "rootfs")
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == rootfs {
+			return true
+		}
+	}
+	return false
+}
+
+// capSysResource reports whether this process has CAP_SYS_RESOURCE (24)
+// in its effective set.
+func capSysResource() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && n&(1<<24) != 0
+		}
+	}
+	return false
 }

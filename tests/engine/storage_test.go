@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,19 @@ func TestEngineStorageQuota(t *testing.T) {
 	if out, code := e.cove("update", "--storage-opt", "size=10m", "cengsto"); code != 125 || !strings.Contains(out, "--storage-opt") {
 		t.Errorf("update to below usage: exit %d\n%s", code, out)
 	}
+	// Growing a running container's loop-capped layer needs
+	// CAP_SYS_RESOURCE, which root lacks on this machine: refused, unchanged.
+	if !strings.Contains(info, "loop") || capSysResource() {
+		t.Log("live growth refusal not checked (not the loop driver, or CAP_SYS_RESOURCE held)")
+	} else {
+		e.mustCove("run", "-d", "--name", "cengsto-live", "--storage-opt", "size=20m", img, "sleep", "60")
+		if out, code := e.cove("update", "--storage-opt", "size=40m", "cengsto-live"); code != 125 || !strings.Contains(out, "CAP_SYS_RESOURCE") {
+			t.Errorf("live growth without CAP_SYS_RESOURCE: exit %d\n%s", code, out)
+		}
+		if got := e.inspect("cengsto-live", "{{.HostConfig.StorageOpt.size}}"); got != "20m" {
+			t.Errorf("a refused resize changed StorageOpt to %q", got)
+		}
+	}
 	e.mustCove("update", "--storage-opt", "size=64m", "cengsto")
 	if got := e.inspect("cengsto", "{{.HostConfig.StorageOpt.size}}"); got != "64m" {
 		t.Errorf("StorageOpt after update: %q", got)
@@ -47,14 +61,26 @@ func TestEngineStorageQuota(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "No space left") {
 		t.Errorf("dd of 20 MiB into a 10 MiB volume: exit %d\n%s", code, out)
 	}
+	e.cove("rm", "-f", "cengsto-live")
 	df := e.mustCove("system", "df")
 	for _, want := range []string{"Images          1", "Containers      1", "Local Volumes   1"} {
 		if !strings.Contains(df, want) {
-			t.Errorf("system df lacks %q:\n%s", want, df)
+			t.Errorf("system df lacks %q:\n%s\n%s", want, df, e.mustCove("ps", "-a"))
 		}
 	}
 	dfv := e.mustCove("system", "df", "-v")
 	if !strings.Contains(dfv, "cengsto-v") || !strings.Contains(dfv, "cengsto") {
 		t.Errorf("system df -v lacks the container or volume:\n%s", dfv)
 	}
+}
+
+func capSysResource() bool {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && n&(1<<24) != 0
+		}
+	}
+	return false
 }
