@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,4 +85,50 @@ func capSysResource() bool {
 		}
 	}
 	return false
+}
+
+// On a btrfs store (a loop-mounted btrfs as --root) the layer cap is a
+// qgroup limit: writes past it fail with EDQUOT inside the container.
+func TestEngineStorageQuotaBtrfs(t *testing.T) {
+	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
+		t.Skip("mkfs.btrfs not installed (Debian btrfs-progs)")
+	}
+	base := t.TempDir()
+	fsImg, mnt := filepath.Join(base, "img"), filepath.Join(base, "mnt")
+	os.Mkdir(mnt, 0o755)
+	for _, c := range [][]string{{"truncate", "-s", "512M", fsImg}, {"mkfs.btrfs", "-q", fsImg}, {"mount", "-o", "loop", fsImg, mnt}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	// Registered before the env's teardown, so it runs after it.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount btrfs: %v %s", err, out)
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	e := newEnvRoot(t, filepath.Join(mnt, "root"))
+	if info := e.mustCove("info"); !strings.Contains(info, "size): btrfs-qgroup") {
+		t.Fatalf("btrfs store without the btrfs-qgroup driver:\n%s", info)
+	}
+	out, _ := e.cove("run", "--rm", "--storage-opt", "size=20m", img,
+		"sh", "-c", "dd if=/dev/zero of=/big bs=1M count=40 2>&1; echo dd=$?; sync; ls -l /big")
+	if !strings.Contains(out, "Disk quota exceeded") || !strings.Contains(out, "dd=1") {
+		t.Fatalf("dd of 40 MiB into a 20 MiB btrfs layer:\n%s", out)
+	}
+}
+
+// newEnvRoot is newEnv with the store at root.
+func newEnvRoot(t *testing.T, root string) *env {
+	t.Helper()
+	run, err := os.MkdirTemp("/tmp", "ceng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	e := &env{t: t, root: root, runRoot: run}
+	e.mustCove("image", "import", rootTar, img)
+	t.Cleanup(e.teardown)
+	return e
 }
