@@ -26,6 +26,13 @@ func openVolumes() (*volume.Store, error) {
 	return e.Volumes()
 }
 
+// volumeEvent journals a volume event (best effort).
+func volumeEvent(action, name string) {
+	if e, err := openEngine(); err == nil {
+		e.Emit("volume", action, name, nil)
+	}
+}
+
 func newVolumeCommand() *cobra.Command {
 	c := &cobra.Command{Use: "volume", Short: "Manage volumes", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
@@ -62,6 +69,7 @@ func newVolumeCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			volumeEvent("create", v.Name)
 			fmt.Println(v.Name)
 			return nil
 		},
@@ -232,6 +240,7 @@ func newVolumeRemoveCommand() *cobra.Command {
 					failed++
 					continue
 				}
+				volumeEvent("destroy", a)
 				fmt.Println(a)
 			}
 			if failed > 0 {
@@ -268,6 +277,9 @@ func newVolumePruneCommand() *cobra.Command {
 			names, size, err := vols.Prune(volume.PruneOptions{All: all, Labels: labels})
 			if err != nil {
 				return err
+			}
+			for _, n := range names {
+				volumeEvent("destroy", n)
 			}
 			if len(names) > 0 {
 				fmt.Println("Deleted Volumes:")

@@ -122,6 +122,7 @@ func (e *Engine) Create(ctx context.Context, o *RunOptions) (*container.Record, 
 		return nil, err
 	}
 	trace("recorded")
+	e.emit("container", "create", id, map[string]string{"name": name, "image": o.Image})
 	crashPoint("create:recorded")
 	return rec, nil
 }

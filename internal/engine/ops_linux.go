@@ -210,6 +210,7 @@ func (e *Engine) remove(r *container.Record, force, supervisorDeletes bool) erro
 	if err := e.Containers.Remove(r); err != nil {
 		return err
 	}
+	e.emit("container", "destroy", r.ID, map[string]string{"name": r.Name, "image": r.Image})
 	// Volumes outlive their container; --rm takes its anonymous ones along.
 	return e.releaseVolumes(r.ID, o, o != nil && o.AutoRemove)
 }

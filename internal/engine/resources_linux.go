@@ -79,5 +79,6 @@ func (e *Engine) Update(r *container.Record, change func(*RunOptions) error) err
 	if err := e.Containers.Put(cur); err != nil {
 		return fmt.Errorf("save container %s: %w", cur.Name, err)
 	}
+	e.emit("container", "update", cur.ID, map[string]string{"name": cur.Name, "image": cur.Image})
 	return nil
 }

@@ -111,6 +111,7 @@ func Run(cfg Config, sync *os.File, first *os.File) int {
 			break
 		}
 		m.report(sync, "ok "+strconv.Itoa(pid)+"\n")
+		m.emit("start", nil)
 		sync = nil
 		m.broadcast(FrameStarted, []byte(strconv.Itoa(pid)))
 		started := time.Now()
@@ -474,9 +475,12 @@ func (m *monitor) writeExit(code, sig int) {
 	if sig != 0 {
 		b = append(b, `,"signal":`+strconv.Itoa(sig)...)
 	}
-	if oomKilled(m.cfg.Bundle) {
+	oom := oomKilled(m.cfg.Bundle)
+	if oom {
 		b = append(b, `,"oomKilled":true`...)
+		m.emit("oom", nil)
 	}
+	defer m.emit("die", map[string]string{"exitCode": strconv.Itoa(code)})
 	b = append(b, `,"finishedAt":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"}`...)
 	tmp := m.cfg.ExitPath + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
