@@ -156,11 +156,15 @@ func TestEngineResourcesCPUQuota(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		return float64(cpuUsage(t, id)-u0) / float64(time.Since(t0).Nanoseconds())
 	}
-	if s := share(); s < 0.375 || s > 0.625 {
+	s := share()
+	t.Logf("--cpus 0.5: %.3f CPUs", s)
+	if s < 0.375 || s > 0.625 {
 		t.Errorf("--cpus 0.5: busy loop used %.2f CPUs, want 0.5 ± 25%%", s)
 	}
 	e.mustCove("update", "--cpus", "0.2", "cengres-cpu")
-	if s := share(); s < 0.15 || s > 0.25 {
+	s = share()
+	t.Logf("--cpus 0.2 after update: %.3f CPUs", s)
+	if s < 0.15 || s > 0.25 {
 		t.Errorf("after update --cpus 0.2: busy loop used %.2f CPUs, want 0.2 ± 25%%", s)
 	}
 }
@@ -178,7 +182,9 @@ func TestEngineResourcesBlkio(t *testing.T) {
 		"dd", "if=/dev/zero", "of=/tmp/f", "bs=1M", "count=10", "oflag=direct")
 	el := time.Since(start).Seconds()
 	// 10 MiB at 5 MiB/s: 2 s (the first second's budget may be spent at once).
-	if rate := 10 / el; rate < 3.75 || rate > 6.25 {
+	rate := 10 / el
+	t.Logf("dd oflag=direct at --device-write-bps 5mb: %.2f MiB/s", rate)
+	if rate < 3.75 || rate > 6.25 {
 		t.Errorf("dd at --device-write-bps 5mb: %.2f MiB/s (%.2f s), want 5 ± 25%%", rate, el)
 	}
 }
