@@ -67,6 +67,11 @@ func TestEngineVolumes(t *testing.T) {
 	if n := len(strings.Fields(e.mustCove("volume", "ls", "-q"))); n != 2 {
 		t.Errorf("rm without -v removed an anonymous volume (%d volumes)", n)
 	}
+	// --rm takes its anonymous volumes along.
+	e.mustCove("run", "--rm", "-v", "/anon3", img, "true")
+	if n := len(strings.Fields(e.mustCove("volume", "ls", "-q"))); n != 2 {
+		t.Errorf("run --rm left its anonymous volume (%d volumes, want 2)", n)
+	}
 	e.mustCove("volume", "prune", "-f")
 	if got := e.mustCove("volume", "ls", "-q"); got != "cengvol" {
 		t.Errorf("after prune: %q", got)
