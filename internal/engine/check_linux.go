@@ -171,6 +171,7 @@ func (e *Engine) Check(repair bool) (*CheckReport, error) {
 			}
 		}
 	}
+	e.checkVolumeClaims(rep, known, repair)
 	// Active snapshots without a container.
 	snaps, err := e.Snapshots()
 	if err != nil {

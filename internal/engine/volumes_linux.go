@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -240,4 +241,45 @@ func (e *Engine) volumeMounts(ctx context.Context, r *container.Record, o *RunOp
 		}
 	}
 	return out, nil
+}
+
+// checkVolumeClaims finds volume claims of containers that are gone (a
+// crash between a claim and the container's record, or between the
+// record's removal and the release: the volume would refuse removal
+// forever) and, with repair, drops them. A claim made in the last minute
+// may belong to a create in progress and is left alone.
+func (e *Engine) checkVolumeClaims(rep *CheckReport, known map[string]*container.Record, repair bool) {
+	if _, err := os.Stat(filepath.Join(e.cfg.Root, "volumes")); err != nil {
+		return
+	}
+	vols, err := e.Volumes()
+	if err != nil {
+		rep.add("volumes: %v", err)
+		return
+	}
+	list, err := vols.List()
+	if err != nil {
+		rep.add("volumes: %v", err)
+		return
+	}
+	for _, v := range list {
+		st, err := os.Stat(filepath.Join(vols.Dir(), v.Name, "volume.json"))
+		if err != nil || time.Since(st.ModTime()) < time.Minute {
+			continue
+		}
+		for _, id := range v.UsedBy {
+			if known[id] != nil {
+				continue
+			}
+			if _, err := os.Stat(e.Containers.Path(id)); err == nil {
+				continue // a record being written or removed
+			}
+			rep.add("volume %s claimed by a container that is gone: %s", v.Name, id)
+			if repair {
+				if err := vols.Release(v.Name, id); err != nil {
+					rep.add("release volume %s: %v", v.Name, err)
+				}
+			}
+		}
+	}
 }
