@@ -221,6 +221,8 @@ type inspectCtr struct {
 	Driver       string             `json:"Driver"`
 	Config       inspectConfig      `json:"Config"`
 	HostConfig   *engine.RunOptions `json:"HostConfig"`
+	// Mounts are the volume, bind and tmpfs mounts, as docker lists them.
+	Mounts []engine.MountPoint `json:"Mounts"`
 	// With --size: the writable layer's bytes, plus the image's, and its cap.
 	SizeRw       *int64 `json:"SizeRw,omitempty"`
 	SizeRootFs   *int64 `json:"SizeRootFs,omitempty"`
@@ -281,7 +283,7 @@ func newCtrInspectCommand() *cobra.Command {
 				v := inspectCtr{
 					ID: r.ID, Name: "/" + r.Name, Created: r.Created, Args: r.Args, State: st,
 					Image: r.ImageID, ImageName: r.Image, RestartCount: st.RestartCount,
-					LogPath: e.Containers.LogPath(r.ID), HostConfig: o,
+					LogPath: e.Containers.LogPath(r.ID), HostConfig: o, Mounts: e.MountPoints(o),
 					Config: inspectConfig{Hostname: o.Hostname, User: o.User, Env: o.Env, Cmd: o.Args, Image: r.Image,
 						WorkingDir: o.Workdir, Labels: r.Labels, Tty: o.Tty, OpenStdin: o.Stdin, StopSignal: o.StopSignal,
 						Annotations: r.Annotations},

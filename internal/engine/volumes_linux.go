@@ -283,3 +283,49 @@ func (e *Engine) checkVolumeClaims(rep *CheckReport, known map[string]*container
 		}
 	}
 }
+
+// MountPoint is one entry of `inspect`'s Mounts, in docker's names.
+type MountPoint struct {
+	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	Driver      string `json:"Driver,omitempty"`
+	Mode        string `json:"Mode"`
+	RW          bool   `json:"RW"`
+	Propagation string `json:"Propagation"`
+}
+
+// MountPoints lists the container's volume, bind and tmpfs mounts.
+func (e *Engine) MountPoints(o *RunOptions) []MountPoint {
+	if len(o.VolumeMounts) == 0 {
+		return []MountPoint{}
+	}
+	vols, _ := e.Volumes()
+	var out []MountPoint
+	for _, m := range o.VolumeMounts {
+		mp := MountPoint{Type: m.Type, Destination: m.Target, RW: !m.ReadOnly, Propagation: m.Propagation}
+		if m.ReadOnly {
+			mp.Mode = "ro"
+		}
+		switch m.Type {
+		case volume.TypeVolume:
+			mp.Name, mp.Driver = m.Source, volume.DriverLocal
+			if mp.Mode == "" {
+				mp.Mode = "z"
+			}
+			if vols != nil {
+				if v, err := vols.Inspect(m.Source); err == nil {
+					mp.Source = v.Mountpoint
+				}
+			}
+		case volume.TypeBind:
+			mp.Source = m.Source
+			if mp.Propagation == "" {
+				mp.Propagation = "rprivate"
+			}
+		}
+		out = append(out, mp)
+	}
+	return out
+}

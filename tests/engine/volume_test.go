@@ -44,6 +44,10 @@ func TestEngineVolumes(t *testing.T) {
 	if !strings.Contains(string(mi), " /t rw,") || !strings.Contains(string(mi), " /b rw,") || !strings.Contains(string(mi), " /anon rw,") {
 		t.Errorf("container mounts lack /t, /b or /anon:\n%s", mi)
 	}
+	if got := e.inspect("cengvol-a", `{{range .Mounts}}{{.Type}}:{{.Name}}:{{.Destination}}:{{.RW}} {{end}}`); !strings.HasPrefix(got, "volume:cengvol:/v:true volume:") ||
+		!strings.Contains(got, "bind::/b:true tmpfs::/t:true") {
+		t.Errorf("inspect Mounts: %q", got)
+	}
 	// --volumes-from, read-only.
 	out, code = e.cove("run", "--rm", "--volumes-from", "cengvol-a:ro", img, "sh", "-c", "cat /v/mine /b/host; touch /b/y")
 	if code == 0 || !strings.Contains(out, "kept") || !strings.Contains(out, "from host") || !strings.Contains(out, "Read-only") {
