@@ -70,7 +70,7 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringVar(&o.PidMode, "pid", "", "pid namespace: host or container:NAME")
 	fs.StringVar(&o.IpcMode, "ipc", "", "ipc namespace: host or container:NAME")
 	fs.StringVar(&o.UtsMode, "uts", "", "uts namespace: host or container:NAME")
-	fs.StringVar(&o.Network, "network", "", "network: bridge (default), none, host, NAME, container:NAME, ns:PATH")
+	addNetworkFlags(fs, o)
 	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a port [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]")
 	fs.StringArrayVar(&o.DNS, "dns", nil, "DNS server")
 	fs.StringArrayVar(&o.AddHosts, "add-host", nil, "add NAME:IP to /etc/hosts")

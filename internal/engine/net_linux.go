@@ -133,15 +133,12 @@ func newNetns(path string) error {
 
 // networkSetup prepares the container's network: the namespace to join
 // ("" for a fresh one with only loopback, "host" for the host's, a path
-// otherwise) and, for bridge and named networks, a pre-created namespace
-// attached to the network.
+// otherwise) and, for bridge and user networks (every --network and
+// `network connect`), a pre-created namespace attached to each.
 func (e *Engine) networkSetup(r *container.Record, o *RunOptions) (string, error) {
-	mode := o.Network
-	if mode == "" {
-		mode = DefaultNetwork()
-	}
+	mode := primaryNetwork(o)
 	switch {
-	case mode == "none":
+	case mode == "none" && len(o.Networks) == 0:
 		return "", nil
 	case mode == "host":
 		return "host", nil
@@ -154,15 +151,11 @@ func (e *Engine) networkSetup(r *container.Record, o *RunOptions) (string, error
 	if err != nil {
 		return "", err
 	}
-	var ports []network.PortMapping
-	for _, p := range o.Publish {
-		pm, err := ParsePublish(p)
-		if err != nil {
-			return "", err
-		}
-		ports = append(ports, pm)
-	}
 	nsPath := filepath.Join(e.RunDir(r.ID), netnsFile)
+	list, err := e.networkPlan(r, o, nsPath, mode)
+	if err != nil {
+		return "", err
+	}
 	f, err := os.OpenFile(nsPath, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("network namespace file: %w", err)
@@ -171,13 +164,13 @@ func (e *Engine) networkSetup(r *container.Record, o *RunOptions) (string, error
 	if err := newNetns(nsPath); err != nil {
 		return "", err
 	}
-	netName := mode
-	if mode == "bridge" || mode == "default" {
-		netName = network.DefaultNetwork
+	if len(list) == 0 {
+		if err := network.LoopbackUp(nsPath); err != nil {
+			return "", err
+		}
 	}
-	if _, err := nets.Attach(network.AttachOptions{ContainerID: r.ID, Name: r.Name, NetNSPath: nsPath,
-		Network: netName, Ports: ports, Aliases: o.NetworkAliases, DNS: o.DNS}); err != nil {
-		return "", fmt.Errorf("--network %s: %w", mode, err)
+	if err := e.attachAll(nets, list); err != nil {
+		return "", err
 	}
 	crashPoint("start:network")
 	return nsPath, nil
@@ -187,20 +180,26 @@ func (e *Engine) networkSetup(r *container.Record, o *RunOptions) (string, error
 // its namespace. Idempotent.
 func (e *Engine) networkTeardown(id string) {
 	nsPath := filepath.Join(e.RunDir(id), netnsFile)
-	if _, err := os.Stat(nsPath); err != nil {
+	_, err := os.Stat(nsPath)
+	// A container without a namespace of cove's may still have been
+	// connected to networks while it ran (`network connect`).
+	if err != nil && !fileExists(filepath.Join(e.cfg.Root, "network")) {
 		return
 	}
-	if nets, err := e.Networks(); err == nil {
+	if nets, nerr := e.Networks(); nerr == nil {
 		nets.DetachAll(id)
 	}
-	unix.Unmount(nsPath, unix.MNT_DETACH)
-	os.Remove(nsPath)
+	if err == nil {
+		unix.Unmount(nsPath, unix.MNT_DETACH)
+		os.Remove(nsPath)
+	}
 }
 
 // netFiles writes /etc/hosts and /etc/resolv.conf content for the
-// container's networks; ok is false when it has none.
+// container's networks; ok is false when it has none. On a network with
+// embedded DNS, resolv.conf names its gateway.
 func (e *Engine) netFiles(r *container.Record, o *RunOptions, host string) (hosts, resolv []byte, ok bool) {
-	if _, err := os.Stat(filepath.Join(e.RunDir(r.ID), netnsFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(e.RunDir(r.ID), netnsFile)); err != nil && len(o.Networks) == 0 {
 		return nil, nil, false
 	}
 	nets, err := e.Networks()
@@ -215,8 +214,19 @@ func (e *Engine) netFiles(r *container.Record, o *RunOptions, host string) (host
 	if err != nil {
 		return nil, nil, false
 	}
+	embedded := ""
+	for _, a := range atts {
+		if a.Network == network.DefaultNetwork {
+			continue
+		}
+		if n, err := nets.Inspect(a.Network); err == nil && n.DNS && n.Driver != network.DriverCNI {
+			embedded = n.Gateway
+			break
+		}
+	}
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
-	resolv, err = network.ResolvConf(network.ResolvOptions{Host: hostResolv, DNS: o.DNS})
+	resolv, err = network.ResolvConf(network.ResolvOptions{Host: hostResolv, DNS: o.DNS, EmbeddedDNS: embedded,
+		Search: o.DNSSearch, Options: o.DNSOptions})
 	if err != nil {
 		return nil, nil, false
 	}

@@ -32,6 +32,8 @@ type RunOptions struct {
 	DNS            []string          `json:"dns,omitempty"`
 	AddHosts       []string          `json:"addHosts,omitempty"`
 	NetworkAliases []string          `json:"networkAliases,omitempty"`
+	// NetworkOptions are the other network flags and later connects.
+	NetworkOptions
 	// CgroupParent is where the container's cgroup goes (default /cove).
 	CgroupParent string `json:"cgroupParent,omitempty"`
 	Pull         string `json:"-"` // missing (default), always, never
@@ -95,6 +97,9 @@ func (o *RunOptions) Validate() error {
 		if _, err := ParsePublish(p); err != nil {
 			return err
 		}
+	}
+	if err := o.normalizeNetwork(); err != nil {
+		return err
 	}
 	for _, u := range o.Ulimits {
 		if _, err := specgen.ParseUlimit(u); err != nil {
