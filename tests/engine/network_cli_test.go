@@ -225,8 +225,11 @@ func TestEngineNetworkCrash(t *testing.T) {
 	e.extra = append(e.extra, "COVE_TEST_CRASH=start:network")
 	e.cove("run", "-d", "--name", "cengn-crash", "--network", "cengn-c", "-p", "127.0.0.1::80", img, "sleep", "300")
 	e.extra = e.extra[:len(e.extra)-1]
-	e.cove("rm", "-f", "cengn-crash")
+	if out, _ := exec.Command("ip", "-o", "link").Output(); !strings.Contains(string(out), prefix+"v") {
+		t.Fatal("the crash after network setup left no veth: the test checks nothing")
+	}
 	e.cove("system", "check")
+	e.cove("rm", "-f", "cengn-crash")
 	noVeths(t, prefix, "after a crash and system check")
 	if out, _ := exec.Command("nft", "list", "table", "inet", prefix).Output(); strings.Contains(string(out), "att:") {
 		t.Fatalf("attachment rules left after system check:\n%s", out)
