@@ -224,3 +224,22 @@ func TestEngineResourcesUpdate(t *testing.T) {
 		t.Errorf("pids.max after restart = %q, want the updated 40", got)
 	}
 }
+
+// update --restart reaches the running container's supervisor.
+func TestEngineResourcesUpdateRestart(t *testing.T) {
+	e := newEnv(t)
+	e.mustCove("run", "-d", "--name", "cengres-rp", img, "sh", "-c", "sleep 0.5; exit 3")
+	e.mustCove("update", "--restart", "on-failure:2", "cengres-rp")
+	deadline := time.Now().Add(10 * time.Second)
+	got := ""
+	for time.Now().Before(deadline) {
+		got = e.inspect("cengres-rp", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}")
+		if got == "2 exited 3" && e.inspect("cengres-rp", "{{.State.Restarting}}") == "false" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != "2 exited 3" {
+		t.Errorf("after update --restart on-failure:2 of a running container: %q, want 2 restarts then exited 3", got)
+	}
+}

@@ -173,6 +173,7 @@ func (m *monitor) report(f *os.File, s string) {
 }
 
 func (m *monitor) shouldRestart(code, retries int) bool {
+	m.refreshPolicy()
 	if _, err := os.Stat(filepath.Join(m.cfg.RunDir, StoppedFile)); err == nil {
 		return false
 	}
