@@ -62,26 +62,26 @@ func (r *Resources) throttles() []struct {
 // flag.
 func (r *Resources) Check() error {
 	if r.Memory < 0 {
-		return fmt.Errorf("--memory %d: must not be negative", r.Memory)
+		return fmt.Errorf("--memory %s: must not be negative", sz(r.Memory))
 	}
 	if r.Memory > 0 && r.Memory < MinMemory {
-		return fmt.Errorf("--memory %d: minimum memory limit allowed is 6MB", r.Memory)
+		return fmt.Errorf("--memory %s: minimum memory limit allowed is 6MB", sz(r.Memory))
 	}
 	if r.MemoryReservation < 0 {
-		return fmt.Errorf("--memory-reservation %d: must not be negative", r.MemoryReservation)
+		return fmt.Errorf("--memory-reservation %s: must not be negative", sz(r.MemoryReservation))
 	}
 	if r.Memory > 0 && r.MemoryReservation > r.Memory {
-		return fmt.Errorf("--memory-reservation %d: must not be above --memory %d", r.MemoryReservation, r.Memory)
+		return fmt.Errorf("--memory-reservation %s: must not be above --memory %s", sz(r.MemoryReservation), sz(r.Memory))
 	}
 	if r.MemorySwap < -1 {
-		return fmt.Errorf("--memory-swap %d: want -1 (unlimited) or a size", r.MemorySwap)
+		return fmt.Errorf("--memory-swap %s: want -1 (unlimited) or a size", sz(r.MemorySwap))
 	}
 	if r.MemorySwap > 0 {
 		if r.Memory == 0 {
 			return fmt.Errorf("--memory-swap: set --memory too (memory-swap is memory plus swap)")
 		}
 		if r.MemorySwap < r.Memory {
-			return fmt.Errorf("--memory-swap %d: must be at least --memory %d (it is memory plus swap)", r.MemorySwap, r.Memory)
+			return fmt.Errorf("--memory-swap %s: must be at least --memory %s (it is memory plus swap)", sz(r.MemorySwap), sz(r.Memory))
 		}
 	}
 	if r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000 {
@@ -230,6 +230,19 @@ func (r *Resources) ApplyTo(s *specs.Spec) error {
 		s.Process.OOMScoreAdj = &v
 	}
 	return nil
+}
+
+// sz prints a byte count the way it was likely given (64m, 512k).
+func sz(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}} {
+		if n != 0 && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func i64(v int64) *int64   { return &v }
