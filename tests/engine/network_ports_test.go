@@ -3,6 +3,7 @@ package engine_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -139,7 +140,11 @@ func TestEngineNetworkPublishAll(t *testing.T) {
 	}
 	in := time.Since(start)
 	// Egress: the container sends, the host receives.
-	go e.cove("exec", "cengn-bw", "sh", "-c", fmt.Sprintf("head -c 2097152 /dev/zero | nc 10.223.%d.1 %s", n, lport))
+	sender := e.command(context.Background(), "exec", "cengn-bw", "sh", "-c", fmt.Sprintf("head -c 2097152 /dev/zero | nc 10.223.%d.1 %s", n, lport))
+	if err := sender.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Wait()
 	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
 	sc, err := ln.Accept()
 	if err != nil {
