@@ -166,3 +166,29 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// `network create --driver cni --opt cni-conf=FILE`: a container on it gets
+// its address from Debian's bridge and host-local plugins.
+func TestEngineNetworkCNI(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("CNI plugins not installed (Debian package containernetworking-plugins)")
+	}
+	e, prefix, n := netEnv(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "net.conflist")
+	subnet := fmt.Sprintf("10.224.%d.0/24", n)
+	os.WriteFile(conf, []byte(fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "x", "plugins": [
+		{"type": "bridge", "bridge": "%scni0", "isGateway": true, "ipMasq": false,
+		 "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}}]}`,
+		prefix, subnet, filepath.Join(dir, "ipam"))), 0o644)
+	e.failCove("cni-conf", "network", "create", "--driver", "cni", "cengn-cni")
+	e.mustCove("network", "create", "--driver", "cni", "--opt", "cni-conf="+conf, "cengn-cni")
+	if out := e.mustCove("network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "cengn-cni cni") {
+		t.Fatalf("network ls: %q", out)
+	}
+	out := e.mustCove("run", "--rm", "--network", "cengn-cni", img, "ip", "-4", "addr", "show", "eth0")
+	if !strings.Contains(out, "inet "+strings.TrimSuffix(subnet, "0/24")) {
+		t.Fatalf("no address from the cni network's %s: %q", subnet, out)
+	}
+	e.mustCove("network", "rm", "cengn-cni")
+}
