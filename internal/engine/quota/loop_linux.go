@@ -196,9 +196,23 @@ func (loopDriver) Activate(dir string) error {
 	return loopDriver{}.mount(dir)
 }
 
-// mount attaches dir's image and mounts it on dir.
+// mount attaches dir's image and mounts it on dir. A loop device already
+// backed by the image is reused: its filesystem may still be alive (an
+// overlay whose upper dir is on it outlives the unmount of dir), and a
+// second device would run two ext4 instances over one file.
 // Preconditions: the image lock is held and dir is not mounted.
 func (loopDriver) mount(dir string) error {
+	if devs, err := LoopDevices(ImagePath(dir)); err == nil {
+		for _, d := range devs {
+			if d.Deleted {
+				continue
+			}
+			if err := unix.Mount(d.Dev, dir, "ext4", unix.MS_NOATIME, ""); err != nil {
+				return fmt.Errorf("loop quota: mount %s on %s: %w", d.Dev, dir, err)
+			}
+			return nil
+		}
+	}
 	dev, f, err := AttachLoop(ImagePath(dir), true)
 	if err != nil {
 		return err
@@ -318,6 +332,21 @@ func (d loopDriver) growOffline(dir, dev string) error {
 			return fmt.Errorf("loop quota: growing %s while it is in use needs CAP_SYS_RESOURCE (online ext4 resize), which this process lacks; grow it while the container is stopped: %w", dir, ErrNotSupported)
 		}
 		return fmt.Errorf("loop quota: unmount %s: %w", dir, err)
+	}
+	// An unmount succeeds even while an overlay whose upper dir lives on
+	// this filesystem keeps its superblock alive (overlayfs holds a private
+	// clone of the mount). The block device tells: it cannot be opened
+	// exclusively while any filesystem on it is active.
+	if f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_EXCL, 0); err != nil {
+		if merr := d.mount(dir); merr != nil {
+			return fmt.Errorf("loop quota: remount %s: %w", dir, merr)
+		}
+		if errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("loop quota: growing %s while it is in use needs CAP_SYS_RESOURCE (online ext4 resize), which this process lacks; grow it while the container is stopped: %w", dir, ErrNotSupported)
+		}
+		return fmt.Errorf("loop quota: check %s is unused: %w", dev, err)
+	} else {
+		f.Close()
 	}
 	img := ImagePath(dir)
 	// e2fsck exits 1 when it corrected something (it recreates the

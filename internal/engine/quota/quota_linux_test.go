@@ -153,6 +153,35 @@ func TestLoopDriver(t *testing.T) {
 	if !hasCapSysResource() && !errors.Is(err, ErrNotSupported) {
 		t.Errorf("live grow without CAP_SYS_RESOURCE: %v, want ErrNotSupported", err)
 	}
+	// An overlay whose upper dir is on the image keeps the filesystem
+	// alive after its own mount is gone: growing offline must see that and
+	// refuse, leaving the overlay working on the same filesystem.
+	if !hasCapSysResource() {
+		lower := t.TempDir()
+		ovl := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "u"), 0o755)
+		os.MkdirAll(filepath.Join(dir, "w"), 0o755)
+		opts := "lowerdir=" + lower + ",upperdir=" + filepath.Join(dir, "u") + ",workdir=" + filepath.Join(dir, "w")
+		if err := unix.Mount("overlay", ovl, "overlay", 0, opts); err != nil {
+			t.Fatal(err)
+		}
+		err := loopDriver{}.Resize(dir, 48<<20)
+		if !errors.Is(err, ErrNotSupported) {
+			t.Errorf("grow under a live overlay: %v, want ErrNotSupported", err)
+		}
+		if dev, _ := loopMounted(dir); dev == "" {
+			t.Errorf("%s not mounted again after the refused grow", dir)
+		}
+		if err := os.WriteFile(filepath.Join(ovl, "via-overlay"), []byte("y"), 0o644); err != nil {
+			t.Errorf("write through the overlay: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "u", "via-overlay")); err != nil || string(b) != "y" {
+			t.Errorf("overlay write not on the image's filesystem: %q %v", b, err)
+		}
+		if err := unix.Unmount(ovl, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// After Deactivate (as after a reboot) Activate brings the data back.
 	os.WriteFile(filepath.Join(dir, "keep"), []byte("x"), 0o644)
 	if err := (loopDriver{}).Deactivate(dir); err != nil {
