@@ -136,6 +136,11 @@ func TestEngineNetworkCLI(t *testing.T) {
 	}
 	e.mustCove("exec", "cengn-b1", "sh", "-c", httpGet(a1IP))
 	e.mustCove("exec", "cengn-a2", "ping", "-c1", "-W2", "bee")
+	// b1 asks its first network's DNS (cengn-b), which also answers for
+	// the containers of b1's other networks, as docker's does.
+	if out := e.mustCove("exec", "cengn-b1", "sh", "-c", httpGet("cengn-a1")); !strings.Contains(out, "200 OK") {
+		t.Fatalf("http to cengn-a1 by name from its second network: %q", out)
+	}
 	e.mustCove("network", "disconnect", "cengn-a", "cengn-b1")
 	if out := e.mustCove("exec", "cengn-b1", "ls", "/sys/class/net"); strings.Contains(out, "eth1") {
 		t.Fatalf("disconnect: interfaces %q", out)

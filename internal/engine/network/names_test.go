@@ -10,8 +10,12 @@ func TestNamesTable(t *testing.T) {
 		{ContainerID: "0123456789abcdef", Name: "Web", Network: "n1", IP: "10.0.0.2", IPv6: "fd00::2", Aliases: []string{"www."}, DNS: []string{"192.0.2.53"}},
 		{ContainerID: "fedcba9876543210", Name: "db", Network: "n1", IP: "10.0.0.3"},
 		{ContainerID: "other", Name: "web", Network: "n2", IP: "10.1.0.2"},
+		// db is also on n3, where cache lives.
+		{ContainerID: "fedcba9876543210", Name: "db", Network: "n3", IP: "10.2.0.3"},
+		{ContainerID: "cache0000000", Name: "cache", Network: "n3", IP: "10.2.0.4"},
 	}}
-	names, ups := names(st, "n1")
+	all, nets, ups := names(st, "n1")
+	names := all["n1"]
 	if a := names["web"]; len(a) != 2 || a[0].String() != "10.0.0.2" || a[1].String() != "fd00::2" {
 		t.Errorf("web: %v (lower case, both families, not n2's)", a)
 	}
@@ -26,6 +30,19 @@ func TestNamesTable(t *testing.T) {
 	}
 	if u := ups[netip.MustParseAddr("10.0.0.3")]; u != nil {
 		t.Errorf("db has no --dns: %v", u)
+	}
+
+	// n1's server answers db (on n1 and n3) for cache, at its n3 address;
+	// web (only on n1) gets no answer for cache.
+	tab := &nameTable{network: "n1", names: all, nets: nets}
+	if a, ok := tab.lookupNoRefresh(netip.MustParseAddr("10.0.0.3"), "cache"); !ok || len(a) != 1 || a[0].String() != "10.2.0.4" {
+		t.Errorf("cache from db: %v %v, want 10.2.0.4 (its other network)", a, ok)
+	}
+	if a, ok := tab.lookupNoRefresh(netip.MustParseAddr("10.0.0.2"), "cache"); ok {
+		t.Errorf("cache from web (not on n3): %v, want no answer", a)
+	}
+	if a, ok := tab.lookupNoRefresh(netip.MustParseAddr("10.0.0.3"), "web"); !ok || a[0].String() != "10.0.0.2" {
+		t.Errorf("web from db: %v, want n1's web, not n2's", a)
 	}
 }
 

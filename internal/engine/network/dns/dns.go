@@ -29,6 +29,9 @@ type Server struct {
 	// Lookup returns the addresses of a local name (lower case, no
 	// trailing dot) and whether the name is local at all.
 	Lookup func(name string) ([]netip.Addr, bool)
+	// LookupFor, if set, is used instead of Lookup: the answer may depend
+	// on the asking client (a container on several networks).
+	LookupFor func(client netip.Addr, name string) ([]netip.Addr, bool)
 	// Upstreams are "ip:port" resolvers tried in order for other names.
 	Upstreams []string
 	// UpstreamsFor, if set, may return other upstreams for one client
@@ -173,8 +176,16 @@ func (s *Server) HandleFrom(ctx context.Context, req []byte, tcp bool, client ne
 		return reply(h, nil, dnsmessage.RCodeFormatError, nil)
 	}
 	name := strings.ToLower(strings.TrimSuffix(q.Name.String(), "."))
-	if s.Lookup != nil && q.Class == dnsmessage.ClassINET {
-		if addrs, ok := s.Lookup(name); ok {
+	if q.Class == dnsmessage.ClassINET {
+		var addrs []netip.Addr
+		ok := false
+		switch {
+		case s.LookupFor != nil:
+			addrs, ok = s.LookupFor(client, name)
+		case s.Lookup != nil:
+			addrs, ok = s.Lookup(name)
+		}
+		if ok {
 			return reply(h, &q, dnsmessage.RCodeSuccess, addrs)
 		}
 	}
