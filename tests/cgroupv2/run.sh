@@ -10,7 +10,9 @@
 #
 # The unit tests of PACKAGES run first, then the integration tests
 # (./tests/integration) drive a static cove-runc against real containers in
-# the guest. The guest's root is a tmpfs reached by switch_root, not the
+# the guest, then the engine's resource tests (./tests/engine, ENGINE_RUN)
+# drive static cove, cove-monitor and cove-runc with a busybox image made on
+# the host (COVE_BIN, COVE_ROOTFS_TAR); COVE_VM_RUN replaces ENGINE_RUN. The guest's root is a tmpfs reached by switch_root, not the
 # initramfs itself: pivot_root(2) refuses to move the initramfs.
 #
 # Prints a per-test summary; on failure, the whole guest console. Exits
@@ -24,12 +26,17 @@ PACKAGES=(
 )
 # The runtime's integration tests, run against the static cove-runc.
 INTEGRATION=./tests/integration
+# The engine's tests run in the guest: its resource limits and a smoke
+# test (the storage quota tests need loop devices and btrfs: host only).
+ENGINE=./tests/engine
+ENGINE_RUN='^(TestEngineResources.*|TestEngineRunForeground|TestEngineEvents)$'
 # Whole-run time limit in seconds (build excluded).
 TIMEOUT=${COVE_VM_TIMEOUT:-360}
 # Guest memory in MiB.
 MEMORY=${COVE_VM_MEMORY:-512}
-# Kernel modules loaded in the guest (brd: a RAM disk for io.max tests).
-MODULES=(kernel/drivers/block/brd.ko)
+# Kernel modules loaded in the guest (brd: a 16 MiB RAM disk /dev/ram0 for
+# io.max tests; overlay: the engine's container layers).
+MODULES=(kernel/drivers/block/brd.ko kernel/fs/overlayfs/overlay.ko)
 DEBS=(qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -49,7 +56,7 @@ kver=${kernel#/boot/vmlinuz-}
 work=$(mktemp -d /tmp/cove-cgroupv2.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,run,tests,opt/cove,lib/modules,newroot}
+mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,run,tests,opt/cove,lib/modules,newroot,var/lib/cove}
 # Users for the runtime's owner lookups (list shows "root", not "#0").
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
@@ -74,7 +81,7 @@ build() { # quiet on success, the compiler's output on failure
 	fi
 }
 strip='-s -w'
-for pkg in "${PACKAGES[@]}" "$INTEGRATION"; do
+for pkg in "${PACKAGES[@]}" "$INTEGRATION" "$ENGINE"; do
 	name=$(echo "${pkg#./}" | tr / _)
 	build env CGO_ENABLED=0 go test -c -tags osusergo,netgo -ldflags "$strip" -o "$root/tests/$name.test" "$pkg"
 done
@@ -82,6 +89,12 @@ done
 build env CGO_ENABLED=1 go build -tags osusergo,netgo \
 	-ldflags "$strip -linkmode external -extldflags -static" -o "$root/opt/cove/cove-runc" ./cmd/cove-runc
 build env CGO_ENABLED=0 go build -ldflags "$strip" -o "$root/opt/cove/recvtty" ./internal/runtime/console/cmd/recvtty
+for cmd in cove cove-monitor; do
+	build env CGO_ENABLED=0 go build -tags osusergo,netgo -ldflags "$strip" -o "$root/opt/cove/$cmd" ./cmd/$cmd
+done
+"$repo/tests/fixtures/mkrootfs.sh" "$work/rootfs"
+tar -C "$work/rootfs" -cf "$root/opt/cove/busybox.tar" .
+rm -rf "$work/rootfs"
 build env CGO_ENABLED=0 go build -ldflags "$strip" -o "$root/opt/cove/sysc" ./tests/integration/testdata/sysc
 ls "$root"/tests/*.test >/dev/null 2>&1 || { echo "cgroupv2: no test binaries built" >&2; exit 1; }
 
@@ -107,16 +120,22 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 for m in /lib/modules/*.ko; do
-	[ -f "$m" ] && insmod "$m" rd_nr=1 rd_size=8192
+	case $m in
+	*/brd.ko) insmod "$m" rd_nr=1 rd_size=16384 ;;
+	*.ko) insmod "$m" ;;
+	esac
 done
 echo "cgroupv2: kernel $(uname -r), $(grep MemTotal /proc/meminfo | tr -s ' '), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 export COVE_EXPECT_CGROUP=v2 COVE_IN_VM=1 COVE_RUNC=/opt/cove/cove-runc COVE_RECVTTY=/opt/cove/recvtty COVE_SYSC=/opt/cove/sysc
+export COVE_BIN=/opt/cove COVE_ROOTFS_TAR=/opt/cove/busybox.tar
 rc=0
 filter=$(cat /run-filter)
 for t in /tests/*.test; do
 	echo "cgroupv2: running $t"
 	s=$(date +%s)
-	(cd /tmp && "$t" -test.v -test.timeout 240s ${filter:+"-test.run=$filter"}) || rc=1
+	f=$filter
+	case $t in */tests_engine.test) f=${filter:-$(cat /engine-filter)} ;; esac
+	(cd /tmp && "$t" -test.v -test.timeout 240s ${f:+"-test.run=$f"}) || rc=1
 	echo "cgroupv2: $t took $(($(date +%s) - s)) s"
 done
 echo "COVE_CGROUPV2_RESULT rc=$rc"
@@ -124,6 +143,7 @@ poweroff -f
 INIT
 chmod +x "$root/init"
 printf '%s' "${COVE_VM_RUN:-}" >"$root/run-filter"
+printf '%s' "$ENGINE_RUN" >"$root/engine-filter"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
 start=$(date +%s)

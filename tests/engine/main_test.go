@@ -39,7 +39,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// setup builds cove, cove-monitor and cove-runc and a busybox rootfs
+// tarball under dir. COVE_BIN (a directory holding the three binaries) and
+// COVE_ROOTFS_TAR (a busybox rootfs tarball, see tests/fixtures/mkrootfs.sh)
+// take prebuilt ones instead, for hosts without Go or bash such as the
+// cgroup v2 VM (tests/cgroupv2/run.sh).
 func setup(dir string) int {
+	if rootTar = os.Getenv("COVE_ROOTFS_TAR"); rootTar == "" {
+		if code := mkRootTar(dir); code != 0 {
+			return code
+		}
+	}
+	if binDir = os.Getenv("COVE_BIN"); binDir != "" {
+		return 0
+	}
 	binDir = filepath.Join(dir, "bin")
 	for _, b := range []string{"cove", "cove-monitor", "cove-runc"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "../../cmd/"+b)
@@ -48,6 +61,11 @@ func setup(dir string) int {
 			return 1
 		}
 	}
+	return 0
+}
+
+// mkRootTar makes the busybox rootfs tarball under dir.
+func mkRootTar(dir string) int {
 	rootfs := filepath.Join(dir, "rootfs")
 	if out, err := exec.Command("../fixtures/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "mkrootfs: %v\n%s", err, out)

@@ -1,29 +1,77 @@
 package engine_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// cgroupFile reads a container's v1 cgroup file (controller/cove/ID/file).
+// cgroupV2 reports whether the host has the unified hierarchy only
+// (the cgroup v2 VM of tests/cgroupv2/run.sh); the hybrid host runs the
+// v1 controllers.
+func cgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+// cgroupFile reads a container's cgroup file: controller/cove/ID/file on
+// v1, cove/ID/file on v2 (controller unused).
 func cgroupFile(t *testing.T, controller, id, file string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, "cove", id, file))
+	dir := filepath.Join("/sys/fs/cgroup", controller, "cove", id)
+	if cgroupV2() {
+		dir = filepath.Join("/sys/fs/cgroup", "cove", id)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil {
 		t.Fatalf("read cgroup file: %v", err)
 	}
 	return strings.TrimSpace(string(b))
 }
 
-func skipWithoutV1(t *testing.T, controller string) {
+// skipWithout skips unless the host has the v1 controller, or on v2 its
+// counterpart (cpuacct: cpu, blkio: io) in the root's cgroup.controllers.
+func skipWithout(t *testing.T, controller string) {
 	t.Helper()
+	if cgroupV2() {
+		v2 := map[string]string{"cpuacct": "cpu", "blkio": "io"}[controller]
+		if v2 == "" {
+			v2 = controller
+		}
+		b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		if !slices.Contains(strings.Fields(string(b)), v2) {
+			t.Skipf("no cgroup v2 %s controller on this host", v2)
+		}
+		return
+	}
 	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", controller, "cgroup.procs")); err != nil {
 		t.Skipf("no cgroup v1 %s hierarchy on this host", controller)
 	}
+}
+
+// skipWithoutV1 is skipWithout, under the name older tests call.
+func skipWithoutV1(t *testing.T, controller string) {
+	t.Helper()
+	skipWithout(t, controller)
+}
+
+// testDisk is a block device for the I/O limits: the host's /dev/vda
+// (254:0), else the cgroup v2 VM's RAM disk /dev/ram0 (1:0, brd); "" if
+// neither exists.
+func testDisk() (path, majMin string) {
+	for _, d := range []struct{ path, majMin string }{{"/dev/vda", "254:0"}, {"/dev/ram0", "1:0"}} {
+		if _, err := os.Stat("/sys/dev/block/" + d.majMin); err == nil {
+			if _, err := os.Stat(d.path); err == nil {
+				return d.path, d.majMin
+			}
+		}
+	}
+	return "", ""
 }
 
 // Bad resource flags: exit 125, an error naming the flag, nothing created.
@@ -68,13 +116,20 @@ func TestEngineResourcesBadInput(t *testing.T) {
 
 // The limits land in the container's cgroup and show in inspect.
 func TestEngineResourcesCgroup(t *testing.T) {
-	skipWithoutV1(t, "memory")
+	skipWithout(t, "memory")
 	e := newEnv(t)
-	id := e.mustCove("run", "-d", "--name", "cengres-cg", "--memory", "32m", "--memory-reservation", "16m",
-		"--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "20",
-		"--device-write-bps", "/dev/vda:5mb", "--device-read-iops", "254:0:100", "--oom-score-adj", "300",
-		img, "sleep", "60")
-	for _, c := range []struct{ ctl, file, want string }{
+	args := []string{"run", "-d", "--name", "cengres-cg", "--memory", "32m", "--memory-reservation", "16m",
+		"--memory-swap", "48m", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "20",
+		"--oom-score-adj", "300"}
+	disk, majMin := testDisk()
+	if disk != "" {
+		args = append(args, "--device-write-bps", disk+":5mb", "--device-read-iops", majMin+":100")
+	} else {
+		t.Log("no /dev/vda or /dev/ram0: I/O limits not checked")
+	}
+	id := e.mustCove(append(args, img, "sleep", "60")...)
+	type file struct{ ctl, file, want string }
+	files := []file{
 		{"memory", "memory.limit_in_bytes", "33554432"},
 		{"memory", "memory.soft_limit_in_bytes", "16777216"},
 		{"cpu", "cpu.cfs_quota_us", "50000"},
@@ -82,9 +137,32 @@ func TestEngineResourcesCgroup(t *testing.T) {
 		{"cpu", "cpu.shares", "512"},
 		{"cpuset", "cpuset.cpus", "0"},
 		{"pids", "pids.max", "20"},
-		{"blkio", "blkio.throttle.write_bps_device", "254:0 5242880"},
-		{"blkio", "blkio.throttle.read_iops_device", "254:0 100"},
-	} {
+	}
+	if disk != "" {
+		files = append(files, file{"blkio", "blkio.throttle.write_bps_device", majMin + " 5242880"},
+			file{"blkio", "blkio.throttle.read_iops_device", majMin + " 100"})
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		files = append(files, file{"memory", "memory.memsw.limit_in_bytes", "50331648"})
+	}
+	if cgroupV2() {
+		// v2: memory.swap.max is swap alone (48m-32m), cpu.weight is
+		// cpu.shares scaled to [1, 10000], io.max holds a device's limits
+		// on one line.
+		files = []file{
+			{"", "memory.max", "33554432"},
+			{"", "memory.low", "16777216"},
+			{"", "memory.swap.max", "16777216"},
+			{"", "cpu.max", "50000 100000"},
+			{"", "cpu.weight", "20"},
+			{"", "cpuset.cpus", "0"},
+			{"", "pids.max", "20"},
+		}
+		if disk != "" {
+			files = append(files, file{"", "io.max", majMin + " rbps=max wbps=5242880 riops=100 wiops=max"})
+		}
+	}
+	for _, c := range files {
 		if got := cgroupFile(t, c.ctl, id, c.file); got != c.want {
 			t.Errorf("%s/%s = %q, want %q", c.ctl, c.file, got, c.want)
 		}
@@ -93,15 +171,15 @@ func TestEngineResourcesCgroup(t *testing.T) {
 	if b, _ := os.ReadFile("/proc/" + pid + "/oom_score_adj"); strings.TrimSpace(string(b)) != "300" {
 		t.Errorf("oom_score_adj = %q, want 300", b)
 	}
-	got := e.inspect("cengres-cg", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpusetCpus}} {{(index .HostConfig.BlkioDeviceWriteBps 0).Path}}")
-	if got != "3.3554432e+07 5e+08 20 0 /dev/vda" {
+	got := e.inspect("cengres-cg", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpusetCpus}} {{range .HostConfig.BlkioDeviceWriteBps}}{{.Path}}{{end}}")
+	if got != "3.3554432e+07 5e+08 20 0 "+disk {
 		t.Errorf("inspect HostConfig: %q", got)
 	}
 }
 
 // A memory hog is OOM-killed and inspect says so.
 func TestEngineResourcesOOM(t *testing.T) {
-	skipWithoutV1(t, "memory")
+	skipWithout(t, "memory")
 	e := newEnv(t)
 	_, code := e.cove("run", "--name", "cengres-oom", "--memory", "16m", img,
 		"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
@@ -119,7 +197,7 @@ func TestEngineResourcesOOM(t *testing.T) {
 
 // A fork bomb stops at --pids-limit.
 func TestEngineResourcesPids(t *testing.T) {
-	skipWithoutV1(t, "pids")
+	skipWithout(t, "pids")
 	e := newEnv(t)
 	id := e.mustCove("run", "-d", "--name", "cengres-pids", "--pids-limit", "10", img,
 		"sh", "-c", "(for i in $(seq 40); do sleep 60 & done) 2>/dev/null; exec sleep 60")
@@ -136,8 +214,22 @@ func TestEngineResourcesPids(t *testing.T) {
 	}
 }
 
-// cpuUsage is the container's cpuacct.usage in ns.
+// cpuUsage is the container's CPU time in ns: v1 cpuacct.usage, v2
+// cpu.stat usage_usec.
 func cpuUsage(t *testing.T, id string) int64 {
+	t.Helper()
+	if cgroupV2() {
+		for _, line := range strings.Split(cgroupFile(t, "", id, "cpu.stat"), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n * 1000
+			}
+		}
+		t.Fatal("no usage_usec in cpu.stat")
+	}
 	n, err := strconv.ParseInt(cgroupFile(t, "cpuacct", id, "cpuacct.usage"), 10, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +239,7 @@ func cpuUsage(t *testing.T, id string) int64 {
 
 // --cpus 0.5 holds a busy loop at half a CPU (±25%); cove update changes it live.
 func TestEngineResourcesCPUQuota(t *testing.T) {
-	skipWithoutV1(t, "cpuacct")
+	skipWithout(t, "cpuacct")
 	e := newEnv(t)
 	id := e.mustCove("run", "-d", "--name", "cengres-cpu", "--cpus", "0.5", img, "sh", "-c", "while :; do :; done")
 	share := func() float64 {
@@ -170,17 +262,30 @@ func TestEngineResourcesCPUQuota(t *testing.T) {
 }
 
 // dd with O_DIRECT runs at --device-write-bps (cgroup v1 blkio throttles
-// direct I/O only).
+// direct I/O only). On the host dd writes a file in the container's layer
+// on /dev/vda; in the cgroup v2 VM, whose files are all on tmpfs, it
+// writes the RAM disk /dev/ram0 itself, passed in with --device.
 func TestEngineResourcesBlkio(t *testing.T) {
-	skipWithoutV1(t, "blkio")
-	if _, err := os.Stat("/sys/dev/block/254:0"); err != nil {
-		t.Skip("no /dev/vda (254:0) here")
+	skipWithout(t, "blkio")
+	disk, _ := testDisk()
+	if disk == "" {
+		t.Skip("no /dev/vda (254:0) or /dev/ram0 (1:0, brd) here")
 	}
 	e := newEnv(t)
-	start := time.Now()
-	e.mustCove("run", "--rm", "--device-write-bps", "/dev/vda:5mb", img,
-		"dd", "if=/dev/zero", "of=/tmp/f", "bs=1M", "count=10", "oflag=direct")
-	el := time.Since(start).Seconds()
+	args := []string{"run", "--rm", "--device-write-bps", disk + ":5mb"}
+	of := "/tmp/f"
+	if disk != "/dev/vda" {
+		args, of = append(args, "--device", disk), disk
+	}
+	// dd is timed inside the container (/proc/uptime before and after), not
+	// with the container's start, which is slow under the VM's emulation.
+	dd := "read a _ </proc/uptime; dd if=/dev/zero of=" + of + " bs=1M count=10 oflag=direct 2>/dev/null; read b _ </proc/uptime; echo $a $b"
+	out := e.mustCove(append(args, img, "sh", "-c", dd)...)
+	var t0, t1 float64
+	if _, err := fmt.Sscan(out, &t0, &t1); err != nil || t1 <= t0 {
+		t.Fatalf("dd's start and end uptimes: %q", out)
+	}
+	el := t1 - t0
 	// 10 MiB at 5 MiB/s: 2 s (the first second's budget may be spent at once).
 	rate := 10 / el
 	t.Logf("dd oflag=direct at --device-write-bps 5mb: %.2f MiB/s", rate)
@@ -192,15 +297,21 @@ func TestEngineResourcesBlkio(t *testing.T) {
 // cove update changes limits live, persists them for the next start, and
 // refuses bad values without changing anything.
 func TestEngineResourcesUpdate(t *testing.T) {
-	skipWithoutV1(t, "memory")
+	skipWithout(t, "memory")
 	e := newEnv(t)
 	id := e.mustCove("run", "-d", "--name", "cengres-up", "--memory", "32m", "--pids-limit", "20", img, "sleep", "60")
 	e.mustCove("update", "--memory", "64m", "--pids-limit", "30", "--cpu-quota", "20000", "--restart", "on-failure:2", "cengres-up")
-	for _, c := range []struct{ ctl, file, want string }{
-		{"memory", "memory.limit_in_bytes", "67108864"},
+	memFile := "memory.limit_in_bytes"
+	want := []struct{ ctl, file, want string }{
+		{"memory", memFile, "67108864"},
 		{"pids", "pids.max", "30"},
 		{"cpu", "cpu.cfs_quota_us", "20000"},
-	} {
+	}
+	if cgroupV2() {
+		memFile = "memory.max"
+		want[0].file, want[2].file, want[2].want = memFile, "cpu.max", "20000 100000"
+	}
+	for _, c := range want {
 		if got := cgroupFile(t, c.ctl, id, c.file); got != c.want {
 			t.Errorf("after update: %s/%s = %q, want %q", c.ctl, c.file, got, c.want)
 		}
@@ -211,8 +322,8 @@ func TestEngineResourcesUpdate(t *testing.T) {
 			t.Errorf("update %v: exit %d, want 125 naming the flag:\n%s", bad, code, out)
 		}
 	}
-	if got := cgroupFile(t, "memory", id, "memory.limit_in_bytes"); got != "67108864" {
-		t.Errorf("a refused update changed memory.limit_in_bytes to %s", got)
+	if got := cgroupFile(t, "memory", id, memFile); got != "67108864" {
+		t.Errorf("a refused update changed %s to %s", memFile, got)
 	}
 	e.mustCove("stop", "-t", "0", "cengres-up")
 	e.mustCove("update", "--pids-limit", "40", "cengres-up")
