@@ -14,6 +14,9 @@
 #   cove         container -> container on a cove network (library setup)
 #   cove-port    host -> 127.0.0.1:published port (nftables DNAT, output chain)
 #   cove-port-ns another netns -> host address:published port (DNAT, forward)
+#   podman       container -> container on a podman bridge network (its own
+#                network cbpod, private storage, runc; skipped if podman
+#                or runc is missing or fails)
 # plus network setup time per container and per network: BenchmarkAttach,
 # BenchmarkDetach, BenchmarkCreate (tests/network). Prints a Markdown report and writes it to
 # bench/results/network-<date>.md. Needs root, iperf3, Go.
@@ -55,6 +58,18 @@ cleanup() {
 	ip netns delete cbh-a 2>/dev/null
 	ip netns delete cbh-b 2>/dev/null
 	ip link delete cbhbr 2>/dev/null
+	if [[ -n ${pod[*]:-} ]]; then
+		"${pod[@]}" rm -f -t 0 cbpod-a cbpod-b >/dev/null 2>&1
+		"${pod[@]}" network rm -f cbpod >/dev/null 2>&1
+		# CNI leaves the bridge of a removed network, its IPAM directory
+		# and (when this run made them) its firewall chains behind.
+		[[ -n ${pod_br:-} ]] && ip link delete "$pod_br" 2>/dev/null
+		rm -rf /var/lib/cni/networks/cbpod
+		if [[ ${cni_chains_before:-1} -eq 0 ]] && command -v iptables >/dev/null; then
+			iptables -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD 2>/dev/null
+			for c in CNI-FORWARD CNI-ADMIN; do iptables -F "$c" 2>/dev/null && iptables -X "$c" 2>/dev/null; done
+		fi
+	fi
 	echo "$fwd" >/proc/sys/net/ipv4/ip_forward
 	rm -rf "$work"
 }
@@ -81,10 +96,49 @@ say "cove network (bridge coveb0, netns coveb-a/coveb-b, ports 15201 17000 publi
 "$nb" setup "$work/state" >"$work/setup.out"
 cove_b=$(awk '$1 == "b" { print $2 }' "$work/setup.out")
 
+# Podman's bridge network, for the same measurement between two of its
+# containers; entered by pid (nsenter) instead of a named netns.
+pod=() pod_b=
+if command -v podman >/dev/null && [[ -x /usr/sbin/runc ]]; then
+	say "podman bridge network (cbpod, 10.214.0.0/24, two busybox containers, runc)"
+	cni_chains_before=1
+	if command -v iptables >/dev/null && ! iptables -S CNI-FORWARD >/dev/null 2>&1; then
+		cni_chains_before=0
+	fi
+	pod=(podman --root "$work/pod/storage" --runroot "$work/pod/run" --cgroup-manager cgroupfs --runtime /usr/sbin/runc)
+	if "$repo/tests/fixtures/mkrootfs.sh" "$work/pod/rootfs" >/dev/null 2>&1 &&
+		tar -C "$work/pod/rootfs" -cf "$work/pod/bb.tar" . &&
+		"${pod[@]}" import "$work/pod/bb.tar" localhost/cbpod-busybox >/dev/null 2>&1 &&
+		"${pod[@]}" network create --subnet 10.214.0.0/24 cbpod >/dev/null 2>&1 &&
+		pod_br=$("${pod[@]}" network inspect -f '{{.NetworkInterface}}' cbpod 2>/dev/null) &&
+		for c in cbpod-a cbpod-b; do
+			"${pod[@]}" run -d --name "$c" --network cbpod --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
+				localhost/cbpod-busybox sleep 100000 >/dev/null 2>&1 || exit 1
+		done; then
+		pod_a="pid:$("${pod[@]}" inspect -f '{{.State.Pid}}' cbpod-a)"
+		pod_b_pid="pid:$("${pod[@]}" inspect -f '{{.State.Pid}}' cbpod-b)"
+		pod_b=$("${pod[@]}" inspect -f '{{.NetworkSettings.Networks.cbpod.IPAddress}}' cbpod-b)
+	else
+		say "podman skipped: setting up its network or containers failed"
+		pod_b=
+	fi
+fi
+[[ -n $pod_b ]] || say "podman path skipped (no podman, no runc, or setup failed)"
+
+# enter NETNS|pid:N|"": the command prefix that runs in that network namespace.
+enter() {
+	case $1 in
+	"") ip=() ;;
+	pid:*) ip=(nsenter -t "${1#pid:}" -n) ;;
+	*) ip=(ip netns exec "$1") ;;
+	esac
+}
+
 # Servers: iperf3 and the request/response echo, in each place.
-serve() { # NETNS|"" IPERFPORT RRPORT
+serve() { # NETNS|pid:N|"" IPERFPORT RRPORT
 	local ns=$1 ip=() tag=${1:-host}
-	[[ -n $ns ]] && ip=(ip netns exec "$ns")
+	tag=${tag/:/-}
+	enter "$ns"
 	"${ip[@]}" iperf3 -s -D -p "$2" --pidfile "$work/iperf-$tag.pid" >/dev/null
 	"${ip[@]}" "$nb" rr-server ":$3" &
 	pids+=($!)
@@ -92,14 +146,16 @@ serve() { # NETNS|"" IPERFPORT RRPORT
 serve "" 5301 7300
 serve cbh-b 5201 7000
 serve coveb-b 5201 7000
+[[ -n $pod_b ]] && serve "$pod_b_pid" 5201 7000
 sleep 0.5
 
 # measure NAME NETNS|"" HOST IPERFPORT RRPORT: one round of one path,
 # appended to $work/NAME.gbit and $work/NAME.us.
 paths=(loopback hand-made cove cove-port cove-port-ns)
+[[ -n $pod_b ]] && paths+=(podman)
 measure() {
 	local ip=() bps
-	[[ -n $2 ]] && ip=(ip netns exec "$2")
+	enter "$2"
 	say "$1: iperf3 ${secs}s to $3:$4"
 	bps=$("${ip[@]}" iperf3 -c "$3" -p "$4" -t "$secs" -J | jq '.end.sum_received.bits_per_second')
 	awk -v b="$bps" 'BEGIN { printf "%.2f\n", b / 1e9 }' >>"$work/$1.gbit"
@@ -112,6 +168,7 @@ for ((r = 1; r <= rounds; r++)); do
 	measure cove coveb-a "$cove_b" 5201 7000
 	measure cove-port "" 127.0.0.1 15201 17000
 	measure cove-port-ns cbh-a 10.213.0.1 15201 17000
+	[[ -n $pod_b ]] && measure podman "$pod_a" "$pod_b" 5201 7000
 done
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 gbits=() lat=()
@@ -155,5 +212,13 @@ report=$repo/bench/results/network-$stamp.md
 	echo "| the same with 100 other containers attached (each with a port) | $attach_busy |"
 	echo "| detach (namespace still alive) | $detach |"
 	echo "| network create (bridge, addresses, nftables rules) | $create |"
+	if [[ -n $pod_b ]]; then
+		echo
+		awk -v c="${gbits[2]}" -v p="${gbits[5]}" -v lc="${lat[2]}" -v lp="${lat[5]}" \
+			'BEGIN { printf "- cove/podman container to container: %.2f (throughput), %.2f (latency)\n", c / p, lc / lp }'
+	else
+		echo
+		echo "- podman: skipped (not installed, no runc, or its network setup failed)"
+	fi
 } | tee "$report"
 say "report written to ${report#"$repo"/}"
