@@ -354,3 +354,66 @@ func TestEngineResourcesUpdateRestart(t *testing.T) {
 		t.Errorf("after update --restart on-failure:2 of a running container: %q, want 2 restarts then exited 3", got)
 	}
 }
+
+// The remaining limits: --cpuset-mems, --blkio-weight (where the kernel has
+// a weight file), --oom-kill-disable (v1 only: v2 has no switch), docker's
+// default swap (as much as memory), and an update that raises memory above
+// the old memory+swap limit (v1 must write memsw first).
+func TestEngineResourcesMore(t *testing.T) {
+	skipWithout(t, "memory")
+	e := newEnv(t)
+	id := e.mustCove("run", "-d", "--name", "cengres-more", "--memory", "32m", "--cpuset-mems", "0",
+		"--blkio-weight", "500", "--oom-kill-disable", img, "sleep", "60")
+	v2 := cgroupV2()
+	if got := cgroupFile(t, "cpuset", id, "cpuset.mems"); got != "0" {
+		t.Errorf("cpuset.mems = %q, want 0", got)
+	}
+	check := func(ctl, file, want string) {
+		t.Helper()
+		if got := cgroupFile(t, ctl, id, file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	exists := func(ctl, file string) bool {
+		dir := filepath.Join("/sys/fs/cgroup", ctl, "cove", id)
+		if v2 {
+			dir = filepath.Join("/sys/fs/cgroup", "cove", id)
+		}
+		_, err := os.Stat(filepath.Join(dir, file))
+		return err == nil
+	}
+	switch {
+	case v2 && exists("", "io.bfq.weight"):
+		check("", "io.bfq.weight", "default 500")
+	case v2 && exists("", "io.weight"):
+		check("", "io.weight", "default 4950") // 500 of [10, 1000] scaled to [1, 10000]
+	case !v2 && exists("blkio", "blkio.bfq.weight"):
+		check("blkio", "blkio.bfq.weight", "500")
+	case !v2 && exists("blkio", "blkio.weight"):
+		check("blkio", "blkio.weight", "500")
+	default:
+		t.Log("no blkio/io weight file on this kernel: --blkio-weight not checked")
+	}
+	if v2 {
+		check("", "memory.max", "33554432")
+		check("", "memory.swap.max", "33554432")
+	} else {
+		check("memory", "memory.limit_in_bytes", "33554432")
+		if !strings.Contains(cgroupFile(t, "memory", id, "memory.oom_control"), "oom_kill_disable 1") {
+			t.Errorf("memory.oom_control: the OOM killer is not disabled:\n%s", cgroupFile(t, "memory", id, "memory.oom_control"))
+		}
+		if exists("memory", "memory.memsw.limit_in_bytes") {
+			check("memory", "memory.memsw.limit_in_bytes", "67108864")
+		}
+	}
+	e.mustCove("update", "--memory", "128m", "--memory-swap", "256m", "cengres-more")
+	if v2 {
+		check("", "memory.max", "134217728")
+		check("", "memory.swap.max", "134217728")
+	} else {
+		check("memory", "memory.limit_in_bytes", "134217728")
+		if exists("memory", "memory.memsw.limit_in_bytes") {
+			check("memory", "memory.memsw.limit_in_bytes", "268435456")
+		}
+	}
+}
