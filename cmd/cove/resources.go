@@ -5,10 +5,12 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"cove/internal/engine/specgen"
 )
@@ -73,6 +75,9 @@ func (f *resourceFlags) parse(fs *pflag.FlagSet, r *specgen.Resources) error {
 	}
 	if fs.Changed("oom-kill-disable") {
 		r.OomKillDisable = f.oomKillDisable
+		if f.oomKillDisable && cgroup2Only() {
+			fmt.Fprintln(os.Stderr, "WARNING: --oom-kill-disable is ignored: cgroup v2 cannot disable the OOM killer")
+		}
 	}
 	if fs.Changed("oom-score-adj") {
 		r.OomScoreAdj = f.oomScoreAdj
@@ -178,4 +183,10 @@ func parseMemSize(s string, allowUnlimited bool) (int64, error) {
 		return 0, fmt.Errorf("bad size (want e.g. 64m, 1g)")
 	}
 	return int64(v * mult), nil
+}
+
+// cgroup2Only reports whether the host has the cgroup v2 hierarchy alone.
+func cgroup2Only() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }

@@ -370,9 +370,17 @@ func TestEngineResourcesUpdateRestart(t *testing.T) {
 func TestEngineResourcesMore(t *testing.T) {
 	skipWithout(t, "memory")
 	e := newEnv(t)
-	id := e.mustCove("run", "-d", "--name", "cengres-more", "--memory", "32m", "--cpuset-mems", "0",
+	out, stderr, code := e.split("run", "-d", "--name", "cengres-more", "--memory", "32m", "--cpuset-mems", "0",
 		"--blkio-weight", "500", "--oom-kill-disable", img, "sleep", "60")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	id := strings.TrimSpace(out)
 	v2 := cgroupV2()
+	// Docker's behaviour: v2 has no switch, so the flag is ignored aloud.
+	if warned := strings.Contains(stderr, "--oom-kill-disable is ignored"); warned != v2 {
+		t.Errorf("cgroup v2 %v, warning about --oom-kill-disable %v: %q", v2, warned, stderr)
+	}
 	if got := cgroupFile(t, "cpuset", id, "cpuset.mems"); got != "0" {
 		t.Errorf("cpuset.mems = %q, want 0", got)
 	}

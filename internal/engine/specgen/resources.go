@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -255,9 +256,12 @@ func swapAccounting() bool {
 			return true
 		}
 	}
-	// cgroup v2: the root has no memory.swap.max; a child would.
-	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
-	return err == nil && strings.Contains(string(b), "memory")
+	// cgroup v2: the root has no memory.swap.max, and its
+	// cgroup.subtree_control lists memory only once a first container has
+	// enabled it, so look at what the root offers (kernels with the memory
+	// controller on v2 account swap unless booted with swapaccount=0).
+	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil && slices.Contains(strings.Fields(string(b)), "memory")
 }
 
 // cpusetFile reads the root cpuset's cpus or mems (v1, then v2), falling
