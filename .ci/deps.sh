@@ -15,7 +15,7 @@ PACKAGES=(
 	hyperfine time strace             # bench/runtime.sh, debugging
 	gnuplot-nox                       # bench/suite.sh: one PNG chart per benchmark group
 	shellcheck                        # lint stage of make test
-	qemu-system-x86 linux-image-cloud-amd64 cpio   # tests/cgroupv2 (pure v2 VM)
+	qemu-system-x86 linux-image-cloud-amd64 cpio xz-utils   # tests/cgroupv2 (pure v2 VM; xz for compressed modules)
 	iproute2                          # network namespaces in tests
 	procps                            # ps: cove-runc ps runs the host's (tests/integration/live_test.go)
 	iperf3 jq nftables containernetworking-plugins   # bench/network.sh; nft to inspect cove's table; CNI networks (tests/network)
@@ -48,7 +48,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# CRIU 4.1.1 for checkpoint/restore, beside Debian's criu (see .ci/criu.sh).
+# CRIU 4.2 for checkpoint/restore, beside Debian's criu (see .ci/criu.sh).
 "$(dirname "$0")/criu.sh"
 
 need=$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$(dirname "$0")/../go.mod")
