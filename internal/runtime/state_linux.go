@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"cove/internal/flock"
 	"cove/internal/runtime/bundle"
 )
 
@@ -124,18 +125,11 @@ func (st *Store) dir(id string) string { return filepath.Join(st.Root, id) }
 // lock takes an exclusive lock on the container's lock file. The returned
 // function releases it.
 func lock(dir string) (func(), error) {
-	fd, err := unix.Open(filepath.Join(dir, lockFile), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil, ErrNotExist
-		}
-		return nil, fmt.Errorf("open lock: %w", err)
+	release, err := flock.Lock(filepath.Join(dir, lockFile), flock.Exclusive)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, ErrNotExist // the container directory is gone
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return func() { unix.Close(fd) }, nil
+	return release, err
 }
 
 // newContainer makes the state directory of a new container and locks it.

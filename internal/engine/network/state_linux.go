@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"cove/internal/flock"
 )
 
 // state is the whole persisted state: one JSON document.
@@ -20,21 +22,11 @@ const stateFile = "state.json"
 
 // lock takes the exclusive flock on dir/lock; the returned function releases it.
 func (m *Manager) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(m.dir, "lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	release, err := flock.Lock(filepath.Join(m.dir, "lock"), flock.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("open network lock: %w", err)
+		return nil, fmt.Errorf("network state: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	return func() { f.Close() }, nil
+	return release, nil
 }
 
 // load reads the state; a missing file is an empty state.

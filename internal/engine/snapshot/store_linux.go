@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cove/internal/engine/archive"
+	"cove/internal/flock"
 )
 
 // Store is a snapshot store in one directory. Its methods are safe for
@@ -476,15 +477,11 @@ func (t *tmpEntry) release(s *Store) {
 
 // lock takes the store's exclusive lock.
 func (s *Store) lock() (func(), error) {
-	fd, err := unix.Open(filepath.Join(s.dir, "lock"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	release, err := flock.Lock(filepath.Join(s.dir, "lock"), flock.Exclusive)
 	if err != nil {
 		return nil, fmt.Errorf("lock snapshot store: %w", err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("lock snapshot store: %w", err)
-	}
-	return func() { unix.Close(fd) }, nil
+	return release, nil
 }
 
 func readJSON(p string, v any) error {

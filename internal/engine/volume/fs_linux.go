@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cove/internal/engine/archive"
+	"cove/internal/flock"
 	"cove/internal/pathrs"
 )
 
@@ -29,7 +30,7 @@ func (s *Store) CopyUp(ctx context.Context, name, rootfs, path string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	unlock, err := flock(filepath.Join(s.volDir(name), "copy.lock"))
+	unlock, err := flock.Lock(filepath.Join(s.volDir(name), "copy.lock"), flock.Exclusive)
 	if err != nil {
 		return false, err
 	}

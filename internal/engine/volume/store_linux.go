@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cove/internal/engine/quota"
+	"cove/internal/flock"
 )
 
 // Store is the volumes directory. Safe for concurrent use by goroutines
@@ -52,19 +53,7 @@ func dataDir(vdir string) string { return filepath.Join(vdir, "_data") }
 
 // lock takes the store's exclusive lock.
 func (s *Store) lock() (func(), error) {
-	return flock(filepath.Join(s.dir, ".lock")) // names never start with "."
-}
-
-func flock(p string) (func(), error) {
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	return func() { unix.Close(fd) }, nil
+	return flock.Lock(filepath.Join(s.dir, ".lock"), flock.Exclusive) // names never start with "."
 }
 
 // parseOptions checks the driver options and returns the quota driver and
