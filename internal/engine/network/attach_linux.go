@@ -34,15 +34,11 @@ func (m *Manager) Attach(o AttachOptions) (*Attachment, error) {
 	if o.Network == "" {
 		o.Network = DefaultNetwork
 	}
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	n := st.Networks[o.Network]
 	if n == nil && o.Network == DefaultNetwork {
 		if n, err = m.create(st, m.defaultConfig()); err != nil {
@@ -302,15 +298,11 @@ func (m *Manager) Detach(containerID, network string) error {
 	if network == "" {
 		network = DefaultNetwork
 	}
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return err
-	}
 	i := st.attachment(containerID, network)
 	if i < 0 {
 		return nil

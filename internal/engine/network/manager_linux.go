@@ -75,15 +75,11 @@ func (m *Manager) step(name string) error {
 // Create creates a network: validates it, records it and sets up its bridge
 // and nftables rules.
 func (m *Manager) Create(cfg Config) (*Network, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	n, err := m.create(st, cfg)
 	if err != nil {
 		return nil, err
@@ -94,15 +90,11 @@ func (m *Manager) Create(cfg Config) (*Network, error) {
 
 // EnsureDefault creates the default network if it does not exist yet.
 func (m *Manager) EnsureDefault() (*Network, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	if n := st.Networks[DefaultNetwork]; n != nil {
 		c := *n
 		return &c, nil
@@ -293,15 +285,11 @@ func (m *Manager) freeSubnet(st *state) (string, error) {
 // Ensure makes sure the kernel side of a network exists (after a reboot the
 // state survives but bridges and rules do not) and returns the network.
 func (m *Manager) Ensure(name string) (*Network, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	n := st.Networks[name]
 	if n == nil {
 		return nil, fmt.Errorf("network %s: %w", name, ErrNotFound)
@@ -320,15 +308,11 @@ func (m *Manager) Ensure(name string) (*Network, error) {
 
 // List returns all networks, sorted by name, with their containers.
 func (m *Manager) List() ([]Network, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	out := make([]Network, 0, len(st.Networks))
 	for _, n := range st.Networks {
 		c := *n
@@ -360,15 +344,11 @@ func (m *Manager) Inspect(name string) (*Network, error) {
 // Attachments returns the attachments of a container (every network), or of
 // every container when id is empty.
 func (m *Manager) Attachments(id string) ([]Attachment, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	var out []Attachment
 	for _, a := range st.Attachments {
 		if id == "" || a.ContainerID == id {
@@ -381,15 +361,11 @@ func (m *Manager) Attachments(id string) ([]Attachment, error) {
 // Remove deletes a network with its bridge and rules; it refuses while
 // containers are attached.
 func (m *Manager) Remove(name string) error {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return err
-	}
 	n := st.Networks[name]
 	if n == nil {
 		return fmt.Errorf("network %s: %w", name, ErrNotFound)

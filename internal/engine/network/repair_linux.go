@@ -24,15 +24,11 @@ type RepairReport struct {
 // or attachments that no longer exist. It then re-creates missing kernel
 // pieces of the networks.
 func (m *Manager) Repair() (*RepairReport, error) {
-	unlock, err := m.lock()
+	st, unlock, err := m.lockedState()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := m.load()
-	if err != nil {
-		return nil, err
-	}
 	rep := &RepairReport{}
 	var errs []error
 	kept := st.Attachments[:0]

@@ -29,6 +29,21 @@ func (m *Manager) lock() (func(), error) {
 	return release, nil
 }
 
+// lockedState takes the lock and reads the state under it; release the
+// lock with the returned function.
+func (m *Manager) lockedState() (*state, func(), error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := m.load()
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
+}
+
 // load reads the state; a missing file is an empty state.
 func (m *Manager) load() (*state, error) {
 	st := &state{Networks: map[string]*Network{}}
