@@ -200,6 +200,31 @@ func newCtrListCommand(use string) *cobra.Command {
 	return c
 }
 
+// printInspect prints inspect results: an indented JSON array, or each
+// item through the --format template, which sees the JSON field names, as
+// docker's do.
+func printInspect[T any](items []T, format string) error {
+	if format == "" {
+		b, _ := json.MarshalIndent(items, "", "    ")
+		fmt.Println(string(b))
+		return nil
+	}
+	tmpl, err := template.New("inspect").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
+	if err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	for _, v := range items {
+		b, _ := json.Marshal(v)
+		var m any
+		json.Unmarshal(b, &m)
+		if err := tmpl.Execute(os.Stdout, m); err != nil {
+			return fmt.Errorf("--format: %w", err)
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -301,26 +326,7 @@ func newCtrInspectCommand() *cobra.Command {
 				}
 				out = append(out, v)
 			}
-			if format != "" {
-				tmpl, err := template.New("inspect").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
-				if err != nil {
-					return fmt.Errorf("--format: %w", err)
-				}
-				for _, v := range out {
-					// Templates see the JSON field names, as docker's do.
-					b, _ := json.Marshal(v)
-					var m any
-					json.Unmarshal(b, &m)
-					if err := tmpl.Execute(os.Stdout, m); err != nil {
-						return fmt.Errorf("--format: %w", err)
-					}
-					fmt.Println()
-				}
-				return nil
-			}
-			b, _ := json.MarshalIndent(out, "", "    ")
-			fmt.Println(string(b))
-			return nil
+			return printInspect(out, format)
 		},
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "Go template")

@@ -5,7 +5,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -376,25 +375,7 @@ func newNetworkInspectCommand() *cobra.Command {
 				}
 				out = append(out, inspectNet(n, atts))
 			}
-			if format != "" {
-				tmpl, err := template.New("inspect").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
-				if err != nil {
-					return fmt.Errorf("--format: %w", err)
-				}
-				for _, v := range out {
-					b, _ := json.Marshal(v)
-					var x any
-					json.Unmarshal(b, &x)
-					if err := tmpl.Execute(os.Stdout, x); err != nil {
-						return fmt.Errorf("--format: %w", err)
-					}
-					fmt.Println()
-				}
-				return nil
-			}
-			b, _ := json.MarshalIndent(out, "", "    ")
-			fmt.Println(string(b))
-			return nil
+			return printInspect(out, format)
 		},
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "Go template")

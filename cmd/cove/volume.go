@@ -3,7 +3,6 @@ package main
 // `cove volume create/ls/inspect/rm/prune`.
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -196,25 +195,7 @@ func newVolumeInspectCommand() *cobra.Command {
 				}
 				out = append(out, v)
 			}
-			if format != "" {
-				tmpl, err := template.New("inspect").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
-				if err != nil {
-					return fmt.Errorf("--format: %w", err)
-				}
-				for _, v := range out {
-					b, _ := json.Marshal(v)
-					var m any
-					json.Unmarshal(b, &m)
-					if err := tmpl.Execute(os.Stdout, m); err != nil {
-						return fmt.Errorf("--format: %w", err)
-					}
-					fmt.Println()
-				}
-				return nil
-			}
-			b, _ := json.MarshalIndent(out, "", "    ")
-			fmt.Println(string(b))
-			return nil
+			return printInspect(out, format)
 		},
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "Go template")
