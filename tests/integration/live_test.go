@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"cove/tests/internal/testenv"
 )
 
 // pureV2 reports whether the host is cgroup v2 only (the VM lane).
@@ -29,10 +31,7 @@ func (e *env) initPid(id string) int {
 func (e *env) runtimeStdin(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(runtimeBin, append([]string{"--root", e.root}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := runTimeout(cmd, 30*time.Second)
-	return out.String(), err
+	return testenv.CombinedOutput(cmd, 30*time.Second)
 }
 
 func TestLivePs(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"cove/internal/runtime/bundle"
+	"cove/tests/internal/testenv"
 )
 
 var (
@@ -30,12 +31,8 @@ func TestMain(m *testing.M) {
 }
 
 func setup(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		skipReason = "integration tests need root"
-		return m.Run()
-	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		skipReason = "needs /bin/busybox (Debian busybox-static)"
+	if r := testenv.SkipReason(); r != "" {
+		skipReason = "integration tests: " + r
 		return m.Run()
 	}
 	tmp, err := os.MkdirTemp("", "cove-it-")
@@ -44,54 +41,16 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	runtimeBin = os.Getenv("COVE_RUNC")
-	if runtimeBin == "" {
-		runtimeBin = filepath.Join(tmp, "cove-runc")
-		out, err := exec.Command("go", "build", "-o", runtimeBin, "cove/cmd/cove-runc").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build cove-runc: %v\n%s", err, out)
-			return 1
-		}
+	if runtimeBin, err = testenv.RuntimeBin(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	baseRootfs = filepath.Join(tmp, "base")
-	if err := makeBase(baseRootfs); err != nil {
+	if err := testenv.MakeBusyboxRoot(baseRootfs, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
-}
-
-// makeBase builds a busybox root: the binary, one symlink per applet, and a
-// passwd/group with root, user (1000) and nobody.
-func makeBase(dir string) error {
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(dir, "bin/busybox")).CombinedOutput(); err != nil {
-		return fmt.Errorf("copy busybox: %v: %s", err, out)
-	}
-	list, err := exec.Command("/bin/busybox", "--list").Output()
-	if err != nil {
-		return fmt.Errorf("busybox --list: %w", err)
-	}
-	for _, applet := range strings.Fields(string(list)) {
-		if applet != "busybox" {
-			os.Symlink("busybox", filepath.Join(dir, "bin", applet))
-		}
-	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-		"etc/group":  "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n",
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // cloneTree copies a tree with hard links for files: cheap and private
@@ -178,20 +137,9 @@ func (e *env) writeSpec() {
 }
 
 // runtime runs cove-runc with the test's root; it returns combined output.
-// Output goes through a file, not a pipe: a detached container inherits it
-// and would hold a pipe open.
 func (e *env) runtime(args ...string) (string, error) {
 	cmd := exec.Command(runtimeBin, append([]string{"--root", e.root}, args...)...)
-	out, err := os.CreateTemp("", "cove-out-")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	err = runTimeout(cmd, 30*time.Second)
-	b, _ := os.ReadFile(out.Name())
-	return string(b), err
+	return testenv.CombinedOutput(cmd, 30*time.Second)
 }
 
 // mustRuntime runs cove-runc and fails the test on error.
@@ -212,7 +160,7 @@ func (e *env) run(id string, extra ...string) (string, string, int) {
 	cmd := exec.Command(runtimeBin, append(args, id)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := runTimeout(cmd, 30*time.Second)
+	err := testenv.RunTimeout(cmd, 30*time.Second)
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -230,23 +178,6 @@ func (e *env) mustRun(id string) string {
 		e.t.Fatalf("run %s: exit %d\nstdout: %s\nstderr: %s", id, code, out, errOut)
 	}
 	return out
-}
-
-func runTimeout(cmd *exec.Cmd, d time.Duration) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		cmd.WaitDelay = time.Second
-		<-done
-		return fmt.Errorf("timed out after %s", d)
-	}
 }
 
 // state returns the container's state as cove-runc state prints it.

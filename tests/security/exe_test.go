@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"cove/tests/internal/testenv"
 )
 
 // TestProcSelfExeOverwrite is CVE-2019-5736. The container's pid 1 watches
@@ -76,7 +78,7 @@ func exeOverwrite(t *testing.T, method string, sysAdmin bool) {
 		}
 		time.Sleep(500 * time.Millisecond)
 		stdin.Close()
-		if err := runTimeout(cmd, 20*time.Second); err != nil && !strings.Contains(err.Error(), "exit status") && !strings.Contains(err.Error(), "already started") {
+		if err := testenv.RunTimeout(cmd, 20*time.Second); err != nil && !strings.Contains(err.Error(), "exit status") && !strings.Contains(err.Error(), "already started") {
 			t.Fatalf("exec %v: %v", args, err)
 		}
 		cmd.Wait()

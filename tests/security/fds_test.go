@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"cove/tests/internal/testenv"
 )
 
 // leakDir opens a host directory without O_CLOEXEC, as a careless caller
@@ -142,7 +144,7 @@ func TestCwdProcSelfFd(t *testing.T) {
 	cmd.ExtraFiles = []*os.File{pre}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := runTimeout(cmd, 30e9); err == nil {
+	if err := testenv.RunTimeout(cmd, 30e9); err == nil {
 		t.Errorf("cwd through a preserved host directory fd: started, cwd %q", stdout.String())
 	} else if !strings.Contains(stderr.String(), "outside the container") {
 		t.Errorf("cwd through a preserved host directory fd: unclear error: %s", stderr.String())
@@ -159,7 +161,7 @@ func TestCwdProcSelfFd(t *testing.T) {
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		code := 0
-		if err := runTimeout(cmd, 30e9); err != nil {
+		if err := testenv.RunTimeout(cmd, 30e9); err != nil {
 			code = 1
 		}
 		check("exec cwd="+cwd, stdout.String(), code, stderr.String())

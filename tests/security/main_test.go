@@ -26,6 +26,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"cove/internal/runtime/bundle"
+	"cove/tests/internal/testenv"
 )
 
 var (
@@ -40,12 +41,8 @@ func TestMain(m *testing.M) {
 }
 
 func setup(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		skipReason = "security tests need root"
-		return m.Run()
-	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		skipReason = "needs /bin/busybox (Debian busybox-static)"
+	if r := testenv.SkipReason(); r != "" {
+		skipReason = "security tests: " + r
 		return m.Run()
 	}
 	tmp, err := os.MkdirTemp("", "cove-esc-")
@@ -54,72 +51,22 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	runtimeBin = os.Getenv("COVE_RUNC")
-	if runtimeBin == "" {
-		runtimeBin = filepath.Join(tmp, "cove-runc")
-		if err := goBuild(runtimeBin, "cove/cmd/cove-runc", false); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	helperBin = filepath.Join(tmp, "esc")
-	if err := goBuild(helperBin, "./testdata/esc", true); err != nil {
+	if runtimeBin, err = testenv.RuntimeBin(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	helperBin = filepath.Join(tmp, "esc")
+	if err := testenv.GoBuild(helperBin, "./testdata/esc", true); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The busybox root, with the attacker as /bin/esc.
 	baseRootfs = filepath.Join(tmp, "base")
-	if err := makeBase(baseRootfs); err != nil {
+	if err := testenv.MakeBusyboxRoot(baseRootfs, map[string]string{helperBin: "bin/esc"}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
-}
-
-func goBuild(out, pkg string, static bool) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = os.Environ()
-	if static {
-		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
-	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
-	}
-	return nil
-}
-
-// makeBase builds a busybox root with the helper as /bin/esc and a
-// passwd/group with root, user (1000) and nobody.
-func makeBase(dir string) error {
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	for src, dst := range map[string]string{"/bin/busybox": "bin/busybox", helperBin: "bin/esc"} {
-		if out, err := exec.Command("cp", src, filepath.Join(dir, dst)).CombinedOutput(); err != nil {
-			return fmt.Errorf("copy %s: %v: %s", src, err, out)
-		}
-	}
-	list, err := exec.Command("/bin/busybox", "--list").Output()
-	if err != nil {
-		return fmt.Errorf("busybox --list: %w", err)
-	}
-	for _, applet := range strings.Fields(string(list)) {
-		if applet != "busybox" {
-			os.Symlink("busybox", filepath.Join(dir, "bin", applet))
-		}
-	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-		"etc/group":  "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n",
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // copyTree copies a tree: files are real copies, so that a test may chmod,
@@ -246,20 +193,9 @@ func (e *env) command(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// runtime runs cove-runc and returns its combined output. Output goes
-// through a file: a detached container inherits it and would hold a pipe.
+// runtime runs cove-runc and returns its combined output.
 func (e *env) runtime(args ...string) (string, error) {
-	cmd := e.command(args...)
-	out, err := os.CreateTemp("", "cove-esc-out-")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	err = runTimeout(cmd, 30*time.Second)
-	b, _ := os.ReadFile(out.Name())
-	return string(b), err
+	return testenv.CombinedOutput(e.command(args...), 30*time.Second)
 }
 
 // mustRuntime runs cove-runc and fails the test on error.
@@ -279,7 +215,7 @@ func (e *env) run(id string, extra ...string) (string, string, int) {
 	cmd := e.command(append(append([]string{"run", "--bundle", e.bundle}, extra...), id)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := runTimeout(cmd, 30*time.Second)
+	err := testenv.RunTimeout(cmd, 30*time.Second)
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -316,23 +252,6 @@ func (e *env) pid(id string) int {
 		e.t.Fatalf("state %s: %v\n%s", id, err, out)
 	}
 	return st.Pid
-}
-
-func runTimeout(cmd *exec.Cmd, d time.Duration) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		cmd.WaitDelay = time.Second
-		<-done
-		return fmt.Errorf("timed out after %s", d)
-	}
 }
 
 // sh is a shell command line as process args.
