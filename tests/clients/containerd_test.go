@@ -106,7 +106,7 @@ func ctrScenario(t *testing.T, ctr *client, name, bin, root, parent string, prob
 
 	// A long-running counter that exits on SIGTERM.
 	ctr.must(append(append(append([]string{"run", "-d"}, rtFlags...), cgFlags(id)...), imageName, id,
-		"sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")...)
+		"sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; sleep 0.1; done")...)
 	pid := ctrPid(t, ctr, id)
 	if _, err := os.Stat(filepath.Join(root, "default", id)); err != nil {
 		t.Errorf("no state under the runtime root given to the shim: %v", err)

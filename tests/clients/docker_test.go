@@ -276,7 +276,7 @@ func dockerCheckpoint(t *testing.T, docker *client, runtime, name, img string) {
 	id := "cli-docker-ck-" + name
 	t.Cleanup(func() { runCmd(nil, time.Minute, append(docker.argv, "rm", "-f", id)...) })
 	docker.must("run", "-d", "--runtime", runtime, "--name", id, img,
-		"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")
+		"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; sleep 0.1; done")
 	count := func() int {
 		r := runCmd(nil, 30*time.Second, append(docker.argv, "exec", id, "cat", "/tmp/n")...)
 		n, err := strconv.Atoi(strings.TrimSpace(r.out))

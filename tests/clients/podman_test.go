@@ -138,7 +138,7 @@ func podmanScenario(t *testing.T, podman *client, name string, probes probeOutpu
 
 	// A counter: it prints and stores its count, and exits 0 on SIGTERM.
 	podman.must(run("-d", "--name", id, "cli-busybox", "sh", "-c",
-		"trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo $i > /tmp/n; i=$((i+1)); sleep 0.1; done")...)
+		"trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; i=$((i+1)); sleep 0.1; done")...)
 	pid := podmanPid(t, podman, id)
 
 	if out, ok := podman.check("exec", id, "sh", "-c", "echo exec-ok; cat /proc/1/cmdline"); ok {

@@ -27,7 +27,9 @@ func TestPtraceJoiningExec(t *testing.T) {
 		return strings.Count(string(b), "\n")
 	}
 	for i := range 30 {
-		if out, err := e.runtime("exec", id, "sleep", "0"); err != nil {
+		// The exec'd sleep lives a moment, so that an attack landing just
+		// after its execve reads after=sleep rather than after=- (gone).
+		if out, err := e.runtime("exec", id, "sleep", "0.1"); err != nil {
 			b, _ := os.ReadFile(filepath.Join(e.rootfs, "result"))
 			t.Fatalf("exec %d: %v: %s\nattacks so far:\n%s", i, err, out, b)
 		}
